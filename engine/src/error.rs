@@ -1,0 +1,135 @@
+//! The error type of the engine crate.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::error::DataFusionError;
+
+/// Everything that can go wrong in the engine. Every variant names the file, column or setting
+/// at fault.
+///
+/// The error is `Clone` (sources are shared behind `Arc`) because a [`LazyFrame`] keeps the
+/// first error of a chain of transformations and reports it at the action, as Polars does.
+///
+/// [`LazyFrame`]: crate::LazyFrame
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// An error from DataFusion: planning, a missing column, a type mismatch, a malformed file.
+    #[error("{0}")]
+    DataFusion(Arc<DataFusionError>),
+    /// An error from Arrow.
+    #[error("{0}")]
+    Arrow(Arc<arrow::error::ArrowError>),
+    /// An error from the spill layer (memory limit, spill directory).
+    #[error(transparent)]
+    Spill(Arc<spillframe_spill::Error>),
+    /// An input path that does not exist.
+    #[error("file not found: '{}'", path.display())]
+    FileNotFound {
+        /// The path that was given.
+        path: PathBuf,
+    },
+    /// A glob or directory that matched no data files.
+    #[error("no {format} files found at '{pattern}'")]
+    NoFiles {
+        /// The glob or directory.
+        pattern: String,
+        /// The file format looked for.
+        format: &'static str,
+    },
+    /// Reading a data source failed; `files` names the file(s) read.
+    #[error("error reading {files}: {source}")]
+    Read {
+        /// The file, or a list of the candidate files.
+        files: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A column that the frame does not have.
+    #[error("column '{column}' not found; available columns: {available}")]
+    ColumnNotFound {
+        /// The missing column.
+        column: String,
+        /// The columns that do exist.
+        available: String,
+    },
+    /// A file system operation failed.
+    #[error("{action} '{}': {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path at fault.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A setting has a value that cannot be used.
+    #[error("invalid setting {setting} = '{value}' (from {origin}): {reason}")]
+    Setting {
+        /// The setting's name, e.g. `memory_limit`.
+        setting: String,
+        /// The value given.
+        value: String,
+        /// Where the value came from: an environment variable, a config file, or the builder.
+        origin: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A configuration file that cannot be read or parsed.
+    #[error("invalid config file '{}': {reason}", path.display())]
+    ConfigFile {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An argument to an API call that cannot be used.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The session's runtime could not be started.
+    #[error("cannot start the execution runtime: {0}")]
+    Runtime(String),
+}
+
+/// Result type of the engine crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<DataFusionError> for Error {
+    fn from(e: DataFusionError) -> Self {
+        // Unwrap the layers DataFusion adds so that the message is the cause itself.
+        match e {
+            DataFusionError::Context(ctx, inner) if ctx.is_empty() => Error::from(*inner),
+            DataFusionError::Shared(shared) => Error::DataFusion(shared),
+            other => Error::DataFusion(Arc::new(other)),
+        }
+    }
+}
+
+impl From<arrow::error::ArrowError> for Error {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        Error::Arrow(Arc::new(e))
+    }
+}
+
+impl From<spillframe_spill::Error> for Error {
+    fn from(e: spillframe_spill::Error) -> Self {
+        Error::Spill(Arc::new(e))
+    }
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// True when the error is DataFusion refusing memory ("Resources exhausted").
+    pub fn is_resources_exhausted(&self) -> bool {
+        matches!(self, Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)))
+    }
+}

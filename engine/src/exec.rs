@@ -1,0 +1,198 @@
+//! Execution: turning a frame into a physical plan, running it, watching its progress and
+//! reporting its metrics.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use bytesize::ByteSize;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext, displayable};
+
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// What one query did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryMetrics {
+    /// Rows produced (for writes: rows written).
+    pub rows: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The session's memory limit.
+    pub memory_limit: u64,
+    /// Peak memory reserved through the session's memory pool during the query.
+    pub peak_memory: u64,
+    /// Bytes written to spill files by operators (sort, aggregate, joins, repartition).
+    pub spilled_bytes: u64,
+    /// Spill files written.
+    pub spill_files: u64,
+    /// Rows written to spill files.
+    pub spilled_rows: u64,
+}
+
+impl fmt::Display for QueryMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} rows in {:.2}s · peak memory {} of {} limit · spilled {} in {} files",
+            self.rows,
+            self.elapsed.as_secs_f64(),
+            ByteSize(self.peak_memory),
+            ByteSize(self.memory_limit),
+            ByteSize(self.spilled_bytes),
+            self.spill_files
+        )
+    }
+}
+
+/// How far a running query has read its inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows read from the inputs so far.
+    pub rows_read: u64,
+    /// Rows in the inputs, when the sources know it (Parquet metadata, in-memory tables).
+    pub rows_total: Option<u64>,
+}
+
+/// A query planned and ready to run. Its progress and metrics can be read from another thread
+/// while it runs.
+pub struct Query {
+    session: Session,
+    plan: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    rows_total: Option<u64>,
+    sources: Vec<std::path::PathBuf>,
+}
+
+impl Query {
+    pub(crate) fn new(
+        session: Session,
+        plan: Arc<dyn ExecutionPlan>,
+        task_ctx: Arc<TaskContext>,
+        sources: Vec<std::path::PathBuf>,
+    ) -> Query {
+        let rows_total = input_rows_total(&plan);
+        Query {
+            session,
+            plan,
+            task_ctx,
+            rows_total,
+            sources,
+        }
+    }
+
+    /// The physical plan.
+    pub fn plan(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.plan
+    }
+
+    /// The physical plan as indented text; after a run it carries each operator's metrics.
+    pub fn display_plan(&self, with_metrics: bool) -> String {
+        if with_metrics {
+            DisplayableExecutionPlan::with_metrics(self.plan.as_ref())
+                .indent(true)
+                .to_string()
+        } else {
+            displayable(self.plan.as_ref()).indent(true).to_string()
+        }
+    }
+
+    /// How far the inputs have been read.
+    pub fn progress(&self) -> Progress {
+        let mut rows_read = 0u64;
+        visit_leaves(&self.plan, &mut |leaf| {
+            if let Some(m) = leaf.metrics() {
+                rows_read += m.output_rows().unwrap_or(0) as u64;
+            }
+        });
+        Progress {
+            rows_read,
+            rows_total: self.rows_total,
+        }
+    }
+
+    /// Runs the query to completion and returns its batches and metrics.
+    pub fn run(&self) -> Result<(Vec<RecordBatch>, QueryMetrics)> {
+        let session = self.session.clone();
+        session.block_on(self.run_async())
+    }
+
+    /// Async form of [`run`](Self::run).
+    pub async fn run_async(&self) -> Result<(Vec<RecordBatch>, QueryMetrics)> {
+        let started = Instant::now();
+        self.session.governor().reset_peak();
+        let batches = datafusion::physical_plan::collect(self.plan.clone(), self.task_ctx.clone())
+            .await
+            .map_err(|e| self.execution_error(e))?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok((batches, self.metrics(rows, started.elapsed())))
+    }
+
+    /// The metrics of the plan as it stands (complete after a run).
+    pub fn metrics(&self, rows: u64, elapsed: Duration) -> QueryMetrics {
+        let mut m = QueryMetrics {
+            rows,
+            elapsed,
+            memory_limit: self.session.memory_limit(),
+            peak_memory: self.session.governor().peak(),
+            ..Default::default()
+        };
+        visit_all(&self.plan, &mut |node| {
+            if let Some(set) = node.metrics() {
+                m.spilled_bytes += set.spilled_bytes().unwrap_or(0) as u64;
+                m.spill_files += set.spill_count().unwrap_or(0) as u64;
+                m.spilled_rows += set.spilled_rows().unwrap_or(0) as u64;
+            }
+        });
+        m
+    }
+
+    /// An execution error, with the source files named when reading them failed.
+    fn execution_error(&self, e: datafusion::error::DataFusionError) -> Error {
+        use datafusion::error::DataFusionError as D;
+        let reading = matches!(
+            e.find_root(),
+            D::ArrowError(..) | D::ParquetError(..) | D::IoError(..) | D::ObjectStore(..) | D::External(..)
+        );
+        if reading && !self.sources.is_empty() {
+            crate::source::with_file_context(e, &self.sources)
+        } else {
+            Error::from(e)
+        }
+    }
+}
+
+fn visit_all(plan: &Arc<dyn ExecutionPlan>, f: &mut dyn FnMut(&Arc<dyn ExecutionPlan>)) {
+    f(plan);
+    for child in plan.children() {
+        visit_all(child, f);
+    }
+}
+
+fn visit_leaves(plan: &Arc<dyn ExecutionPlan>, f: &mut dyn FnMut(&Arc<dyn ExecutionPlan>)) {
+    let children = plan.children();
+    if children.is_empty() {
+        f(plan);
+    }
+    for child in children {
+        visit_leaves(child, f);
+    }
+}
+
+fn input_rows_total(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
+    let mut total = Some(0u64);
+    visit_leaves(plan, &mut |leaf| {
+        let rows = StatisticsContext::new()
+            .compute(leaf.as_ref(), &StatisticsArgs::new())
+            .ok()
+            .and_then(|s| s.num_rows.get_value().copied());
+        total = match (total, rows) {
+            (Some(t), Some(r)) => Some(t + r as u64),
+            _ => None,
+        };
+    });
+    total.filter(|&t| t > 0)
+}

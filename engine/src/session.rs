@@ -1,0 +1,421 @@
+//! [`Session`]: the entry point. It owns the DataFusion context, the memory governor, the spill
+//! directory and the runtime that executes queries.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use spillframe_spill::{MachineMemory, MemoryGovernor, MemoryLimit, SpillDir};
+
+use crate::config::{DEFAULT_BATCH_SIZE, Settings};
+use crate::error::{Error, Result};
+use crate::frame::LazyFrame;
+use crate::source::{self, CsvOptions, FileFormat};
+use crate::table::Table;
+
+/// A spillframe session: where data is read, planned and executed under one memory limit.
+///
+/// `Session` is cheap to clone; clones share everything. The spill directory is removed when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    ctx: SessionContext,
+    governor: MemoryGovernor,
+    config: SessionSettings,
+    runtime: Option<tokio::runtime::Runtime>,
+    // Declared last: dropped after the context, whose disk manager writes inside it.
+    spill_dir: SpillDir,
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            // Never blocks, so dropping a session inside an async context is fine.
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The settings a session runs with, after every layer and default has been applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSettings {
+    /// Memory limit in bytes.
+    pub memory_limit: u64,
+    /// Where the limit came from, for messages ("2 GiB", "50% of memory").
+    pub memory_limit_source: MemoryLimit,
+    /// Base directory under which the session's spill directory lives.
+    pub spill_base: PathBuf,
+    /// Partitions work is split into.
+    pub target_partitions: usize,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+/// Builds a [`Session`]. Values set here take precedence over environment variables and the
+/// config file (see [`crate::config`]).
+#[derive(Debug, Clone, Default)]
+pub struct SessionBuilder {
+    settings: Settings,
+    ignore_environment: bool,
+}
+
+impl SessionBuilder {
+    /// Sets the memory limit: bytes or a fraction of memory.
+    pub fn memory_limit(mut self, limit: MemoryLimit) -> Self {
+        self.settings.memory_limit = Some(limit);
+        self
+    }
+
+    /// Sets the memory limit in bytes.
+    pub fn memory_limit_bytes(self, bytes: u64) -> Self {
+        self.memory_limit(MemoryLimit::Bytes(bytes))
+    }
+
+    /// Sets the memory limit as a fraction in (0, 1] of the machine's usable memory.
+    pub fn memory_fraction(self, fraction: f64) -> Self {
+        self.memory_limit(MemoryLimit::Fraction(fraction))
+    }
+
+    /// Sets the base directory for spill files.
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.settings.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets the number of partitions work is split into.
+    pub fn target_partitions(mut self, n: usize) -> Self {
+        self.settings.target_partitions = Some(n);
+        self
+    }
+
+    /// Sets the number of rows per batch.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.settings.batch_size = Some(n);
+        self
+    }
+
+    /// Applies every setting present in `settings` (e.g. from a file of the caller's choosing).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings.or(self.settings);
+        self
+    }
+
+    /// Ignores environment variables and config files: only the builder and defaults apply.
+    pub fn ignore_environment(mut self) -> Self {
+        self.ignore_environment = true;
+        self
+    }
+
+    /// Resolves the settings without starting anything.
+    pub fn resolve(&self) -> Result<SessionSettings> {
+        let layered = if self.ignore_environment {
+            self.settings.clone()
+        } else {
+            self.settings
+                .clone()
+                .or(Settings::from_environment_and_file()?)
+        };
+        let builder = "the session builder or a command-line flag";
+        let memory_limit_source = layered.memory_limit.unwrap_or_default();
+        if let MemoryLimit::Fraction(f) = memory_limit_source
+            && !(f > 0.0 && f <= 1.0)
+        {
+            return Err(Error::Setting {
+                setting: "memory_limit".into(),
+                value: f.to_string(),
+                origin: builder.into(),
+                reason: "a fraction of memory must be in (0, 1]".into(),
+            });
+        }
+        let memory_limit = match memory_limit_source {
+            MemoryLimit::Bytes(0) => {
+                return Err(Error::Setting {
+                    setting: "memory_limit".into(),
+                    value: "0".into(),
+                    origin: builder.into(),
+                    reason: "the limit must be greater than zero".into(),
+                });
+            }
+            MemoryLimit::Bytes(b) => b,
+            fraction => fraction.resolve(MachineMemory::detect()?.usable()),
+        };
+        let count = |name: &str, v: Option<usize>, default: usize| -> Result<usize> {
+            match v {
+                Some(0) => Err(Error::Setting {
+                    setting: name.into(),
+                    value: "0".into(),
+                    origin: builder.into(),
+                    reason: "expected a whole number greater than zero".into(),
+                }),
+                Some(n) => Ok(n),
+                None => Ok(default),
+            }
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(SessionSettings {
+            memory_limit,
+            memory_limit_source,
+            spill_base: layered
+                .spill_dir
+                .unwrap_or_else(|| std::env::temp_dir().join("spillframe")),
+            target_partitions: count("target_partitions", layered.target_partitions, cores)?,
+            batch_size: count("batch_size", layered.batch_size, DEFAULT_BATCH_SIZE)?,
+        })
+    }
+
+    /// Starts the session: sweeps stale spill directories, creates this session's own, and
+    /// builds the DataFusion runtime under the memory limit.
+    pub fn build(self) -> Result<Session> {
+        let config = self.resolve()?;
+        let governor = MemoryGovernor::new(config.memory_limit);
+        let (spill_dir, _swept) = SpillDir::create(&config.spill_base)?;
+
+        // An external sort's merge takes as many spill files as the pool allows, leaving
+        // nothing for the operators after it (a Parquet writer, say). A fan-in bounded by
+        // each partition's share (about 2 MiB per merged file) keeps room for them; more
+        // files are merged in several passes.
+        let per_partition = config.memory_limit / config.target_partitions.max(1) as u64;
+        let fan_in = (per_partition / (2 << 20)).clamp(2, 64) as usize;
+        let disk = DiskManagerBuilder::default()
+            .with_mode(DiskManagerMode::Directories(vec![spill_dir.path().to_path_buf()]))
+            .with_max_spill_merge_fan_in(fan_in);
+        let runtime_env = RuntimeEnvBuilder::new()
+            .with_memory_pool(governor.pool())
+            .with_disk_manager_builder(disk)
+            .build_arc()?;
+        let mut session_config = SessionConfig::new()
+            .with_target_partitions(config.target_partitions)
+            .with_batch_size(config.batch_size)
+            .with_information_schema(true);
+        // A sort reserves memory up front for merging its spill files (10 MiB per partition by
+        // default); under small limits that reservation alone would exhaust the pool, so it
+        // is kept to a quarter of each partition's share.
+        let share = config.memory_limit / (config.target_partitions as u64 * 4);
+        session_config.options_mut().execution.sort_spill_reservation_bytes =
+            share.clamp(64 << 10, 10 << 20) as usize;
+        // The Parquet writer holds a whole row group in memory (and cannot spill it), so row
+        // groups shrink with the limit: about 256 bytes a row in a quarter of a share.
+        session_config.options_mut().execution.parquet.max_row_group_size =
+            (share / 256).clamp(64 << 10, 1 << 20) as usize;
+        let state = SessionStateBuilder::new()
+            .with_config(session_config)
+            .with_runtime_env(runtime_env)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.target_partitions.max(1))
+            .thread_name("spillframe-worker")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+
+        tracing::debug!(
+            memory_limit = config.memory_limit,
+            target_partitions = config.target_partitions,
+            spill_dir = %spill_dir.path().display(),
+            "session started"
+        );
+        Ok(Session {
+            inner: Arc::new(SessionInner {
+                ctx,
+                governor,
+                config,
+                runtime: Some(runtime),
+                spill_dir,
+            }),
+        })
+    }
+}
+
+impl Session {
+    /// A builder; see [`SessionBuilder`].
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder::default()
+    }
+
+    /// A session with settings from the environment, the config file and defaults.
+    pub fn new() -> Result<Session> {
+        Session::builder().build()
+    }
+
+    /// The settings in effect.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.inner.config
+    }
+
+    /// The memory limit in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.inner.config.memory_limit
+    }
+
+    /// This session's own spill directory (removed when the session is dropped).
+    pub fn spill_dir(&self) -> &Path {
+        self.inner.spill_dir.path()
+    }
+
+    /// Spill files present right now, for inspection and tests.
+    pub fn spill_files(&self) -> Vec<PathBuf> {
+        self.inner.spill_dir.files()
+    }
+
+    /// The memory governor (memory limit, reserved and peak bytes).
+    pub fn governor(&self) -> &MemoryGovernor {
+        &self.inner.governor
+    }
+
+    /// The underlying DataFusion context, for what spillframe does not wrap.
+    pub fn context(&self) -> &SessionContext {
+        &self.inner.ctx
+    }
+
+    /// Runs a future on the session's runtime and waits for it.
+    ///
+    /// Works from plain threads and from inside another async runtime (the future then runs on
+    /// a helper thread, so nothing panics), but async callers should prefer the `_async`
+    /// methods.
+    pub(crate) fn block_on<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let Some(rt) = self.inner.runtime.as_ref() else {
+            unreachable!("the runtime is only taken when the session is dropped")
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(|| rt.block_on(fut))
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+        } else {
+            rt.block_on(fut)
+        }
+    }
+
+    /// Runs SQL. Tables are those registered with [`register`](Self::register) and friends.
+    pub fn sql(&self, query: &str) -> LazyFrame {
+        let ctx = self.inner.ctx.clone();
+        let q = query.to_string();
+        let df = self.block_on(async move { ctx.sql(&q).await });
+        LazyFrame::from_result(self.clone(), df.map_err(Error::from), Vec::new())
+    }
+
+    /// Registers a frame as a table for SQL.
+    pub fn register(&self, name: &str, frame: &LazyFrame) -> Result<()> {
+        let df = frame.datafusion_frame()?;
+        self.inner
+            .ctx
+            .register_table(name, df.into_view())
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Registers a file, directory or glob as a table, with the format taken from the
+    /// extension (`.parquet`, `.csv`, `.json`/`.ndjson`, `.arrow`/`.ipc`/`.feather`).
+    pub fn register_path(&self, name: &str, path: &str) -> Result<()> {
+        let format = FileFormat::detect(path)?;
+        let frame = self.read(format, &[path.to_string()], &CsvOptions::default())?;
+        self.register(name, &frame)
+    }
+
+    /// Reads Parquet from files, directories or globs.
+    pub fn read_parquet(&self, paths: impl source::DataPaths) -> Result<LazyFrame> {
+        self.read(FileFormat::Parquet, &paths.to_paths(), &CsvOptions::default())
+    }
+
+    /// Reads CSV (with a header row, comma-separated) from files, directories or globs.
+    pub fn read_csv(&self, paths: impl source::DataPaths) -> Result<LazyFrame> {
+        self.read(FileFormat::Csv, &paths.to_paths(), &CsvOptions::default())
+    }
+
+    /// Reads CSV with explicit options.
+    pub fn read_csv_with(
+        &self,
+        paths: impl source::DataPaths,
+        options: &CsvOptions,
+    ) -> Result<LazyFrame> {
+        self.read(FileFormat::Csv, &paths.to_paths(), options)
+    }
+
+    /// Reads newline-delimited JSON from files, directories or globs.
+    pub fn read_json(&self, paths: impl source::DataPaths) -> Result<LazyFrame> {
+        self.read(FileFormat::Json, &paths.to_paths(), &CsvOptions::default())
+    }
+
+    /// Reads Arrow IPC files from files, directories or globs.
+    pub fn read_ipc(&self, paths: impl source::DataPaths) -> Result<LazyFrame> {
+        self.read(FileFormat::Ipc, &paths.to_paths(), &CsvOptions::default())
+    }
+
+    fn read(&self, format: FileFormat, paths: &[String], csv: &CsvOptions) -> Result<LazyFrame> {
+        let files = source::resolve(paths, format)?;
+        let ctx = self.inner.ctx.clone();
+        let df = self
+            .block_on(source::read(&ctx, format, &files, csv))
+            .map_err(|e| source::with_file_context(e, &files))?;
+        Ok(LazyFrame::from_result(self.clone(), Ok(df), files))
+    }
+
+    /// A frame over in-memory Arrow batches, spread over the session's partitions.
+    pub fn from_batches(&self, batches: Vec<RecordBatch>) -> Result<LazyFrame> {
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => {
+                return Err(Error::InvalidArgument(
+                    "from_batches needs at least one batch (it takes the schema from it)".into(),
+                ));
+            }
+        };
+        for (i, b) in batches.iter().enumerate() {
+            if b.schema().fields() != schema.fields() {
+                return Err(Error::InvalidArgument(format!(
+                    "batch {i} has schema {:?}, but batch 0 has {:?}",
+                    b.schema(),
+                    schema
+                )));
+            }
+        }
+        let parts = self.inner.config.target_partitions.max(1);
+        let batch_size = self.inner.config.batch_size;
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+        let mut next = 0;
+        for b in batches {
+            let mut offset = 0;
+            while offset < b.num_rows() {
+                let len = batch_size.min(b.num_rows() - offset);
+                partitions[next % parts].push(b.slice(offset, len));
+                next += 1;
+                offset += len;
+            }
+        }
+        let table = MemTable::try_new(schema, partitions).map_err(Error::from)?;
+        let df = self.inner.ctx.read_table(Arc::new(table)).map_err(Error::from)?;
+        Ok(LazyFrame::from_result(self.clone(), Ok(df), Vec::new()))
+    }
+
+    /// A frame over an owned [`Table`] (for example one built with [`df!`](crate::df)).
+    pub fn from_table(&self, table: Table) -> Result<LazyFrame> {
+        self.from_batches(table.into_batches_nonempty())
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("settings", &self.inner.config)
+            .field("spill_dir", &self.inner.spill_dir.path())
+            .finish()
+    }
+}

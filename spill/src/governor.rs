@@ -1,0 +1,193 @@
+//! The memory governor: one memory limit and one DataFusion memory pool per session.
+//!
+//! DataFusion operators (sort, aggregate, joins, repartition) reserve memory from a
+//! [`MemoryPool`] before they buffer data, and spill when a reservation is refused. The governor
+//! builds that pool from the session's limit:
+//!
+//! - [`FairSpillPool`] splits the limit evenly between the spilling consumers that are active,
+//!   so that one partition's sort cannot starve another's;
+//! - [`TrackConsumersPool`] makes a "resources exhausted" error name the biggest consumers;
+//! - [`PeakRecordingPool`] records the high-water mark that the query summary reports.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytesize::ByteSize;
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryPool, PeakRecordingPool, TrackConsumersPool,
+};
+
+use crate::error::{Error, Result};
+
+/// Fraction of the machine's memory used as the memory limit when none is set.
+///
+/// Half the memory leaves room for what DataFusion does not account for (batches in flight
+/// between operators, allocator slack) and for the rest of the machine.
+pub const DEFAULT_MEMORY_FRACTION: f64 = 0.5;
+
+/// How many consumers a "resources exhausted" error lists.
+const TOP_CONSUMERS_IN_ERRORS: usize = 5;
+
+/// A memory limit as the user gives it: a number of bytes, or a fraction of the machine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryLimit {
+    /// An absolute number of bytes.
+    Bytes(u64),
+    /// A fraction in (0, 1] of the machine's memory (see [`MachineMemory`]).
+    Fraction(f64),
+}
+
+impl MemoryLimit {
+    /// The limit in bytes on a machine with `machine` bytes of usable memory.
+    pub fn resolve(&self, machine: u64) -> u64 {
+        match *self {
+            MemoryLimit::Bytes(b) => b,
+            MemoryLimit::Fraction(f) => ((machine as f64) * f) as u64,
+        }
+    }
+}
+
+impl Default for MemoryLimit {
+    fn default() -> Self {
+        MemoryLimit::Fraction(DEFAULT_MEMORY_FRACTION)
+    }
+}
+
+impl fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoryLimit::Bytes(b) => write!(f, "{}", ByteSize(*b)),
+            MemoryLimit::Fraction(x) => write!(f, "{}% of memory", x * 100.0),
+        }
+    }
+}
+
+impl FromStr for MemoryLimit {
+    type Err = Error;
+
+    /// Parses `"2GiB"`, `"512 MB"`, `"1073741824"` (bytes), `"50%"` or `"0.5"` (a fraction).
+    fn from_str(s: &str) -> Result<Self> {
+        let text = s.trim();
+        let invalid = |reason: &str| Error::InvalidMemoryLimit {
+            value: s.to_string(),
+            reason: reason.to_string(),
+        };
+        if text.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        let fraction = if let Some(pct) = text.strip_suffix('%') {
+            let v: f64 = pct
+                .trim()
+                .parse()
+                .map_err(|_| invalid("a percentage must be a number followed by '%'"))?;
+            Some(v / 100.0)
+        } else if text.contains('.') && text.parse::<f64>().is_ok() {
+            text.parse::<f64>().ok()
+        } else {
+            None
+        };
+        if let Some(f) = fraction {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(invalid("a fraction of memory must be in (0, 1], e.g. 0.5 or 50%"));
+            }
+            return Ok(MemoryLimit::Fraction(f));
+        }
+        let bytes: ByteSize = text.parse().map_err(|e: String| {
+            invalid(&format!(
+                "{e}; expected a size such as '512MiB' or '2GB', or a fraction such as '50%'"
+            ))
+        })?;
+        if bytes.0 == 0 {
+            return Err(invalid("the limit must be greater than zero"));
+        }
+        Ok(MemoryLimit::Bytes(bytes.0))
+    }
+}
+
+/// The memory this process may use: the machine's physical memory, or the cgroup limit when
+/// one is set and smaller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineMemory {
+    /// Total physical memory in bytes.
+    pub physical: u64,
+    /// The cgroup memory limit in bytes, if the process runs under one.
+    pub cgroup_limit: Option<u64>,
+}
+
+impl MachineMemory {
+    /// Reads the machine's memory with `sysinfo`.
+    pub fn detect() -> Result<Self> {
+        let mut sys = sysinfo::System::new().map_err(|e| Error::MachineMemory(e.to_string()))?;
+        sys.refresh_memory();
+        let physical = sys.total_memory();
+        if physical == 0 {
+            return Err(Error::MachineMemory(
+                "the operating system reported 0 bytes of memory".into(),
+            ));
+        }
+        let cgroup_limit = sys
+            .cgroup_limits()
+            .map(|c| c.total_memory)
+            .filter(|&l| l > 0 && l < physical);
+        Ok(MachineMemory {
+            physical,
+            cgroup_limit,
+        })
+    }
+
+    /// The memory this process may use: the smaller of the physical memory and the cgroup limit.
+    pub fn usable(&self) -> u64 {
+        self.cgroup_limit.map_or(self.physical, |c| c.min(self.physical))
+    }
+}
+
+/// Owns the session's memory pool and reports on it.
+#[derive(Debug, Clone)]
+pub struct MemoryGovernor {
+    limit: u64,
+    pool: Arc<dyn MemoryPool>,
+    peak: Arc<PeakRecordingPool>,
+}
+
+impl MemoryGovernor {
+    /// A governor whose pool grants at most `limit` bytes in total.
+    pub fn new(limit: u64) -> Self {
+        let top = NonZeroUsize::new(TOP_CONSUMERS_IN_ERRORS).unwrap_or(NonZeroUsize::MIN);
+        let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+        let fair: Arc<dyn MemoryPool> =
+            Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit_usize), top));
+        let peak = Arc::new(PeakRecordingPool::new(fair));
+        MemoryGovernor {
+            limit,
+            pool: Arc::clone(&peak) as Arc<dyn MemoryPool>,
+            peak,
+        }
+    }
+
+    /// The limit in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The pool to install in the DataFusion runtime.
+    pub fn pool(&self) -> Arc<dyn MemoryPool> {
+        Arc::clone(&self.pool)
+    }
+
+    /// Bytes reserved right now.
+    pub fn reserved(&self) -> u64 {
+        self.pool.reserved() as u64
+    }
+
+    /// The most bytes reserved at once since the last [`reset_peak`](Self::reset_peak).
+    pub fn peak(&self) -> u64 {
+        self.peak.peak_reserved() as u64
+    }
+
+    /// Starts a new high-water mark, e.g. at the start of a query.
+    pub fn reset_peak(&self) {
+        self.peak.reset_peak();
+    }
+}

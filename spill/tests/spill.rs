@@ -1,0 +1,4 @@
+//! Integration tests of the spill crate (one test binary; each area is a module).
+
+mod dir;
+mod governor;

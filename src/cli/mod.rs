@@ -1,0 +1,155 @@
+//! The `spillframe` command line: `sql`, `gen` and `demo`.
+
+mod generate;
+mod progress;
+mod sql;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use spillframe_engine::{MemoryLimit, Session, SessionBuilder};
+
+use crate::error::{Error, Result};
+
+pub use progress::{ProgressReporter, count_bar as progress_bar};
+
+/// spillframe: DataFrames and SQL over data larger than memory.
+#[derive(Debug, Parser)]
+#[command(name = "spillframe", version, about, long_about = None)]
+pub struct Cli {
+    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a SQL query over Parquet, CSV, JSON or Arrow files.
+    Sql(sql::SqlArgs),
+    /// Generate benchmark data as Parquet.
+    #[command(subcommand)]
+    Gen(generate::GenCommand),
+    /// Run the demo: generate (or reuse) a dataset and run a groupby, a join and a sort
+    /// under a memory limit smaller than the data.
+    Demo(crate::demo::DemoArgs),
+}
+
+/// Session settings shared by the commands that run queries.
+#[derive(Debug, Clone, Args)]
+pub struct SessionArgs {
+    /// Memory limit: a size (512MiB, 2GB) or a fraction of memory (50%, 0.5).
+    #[arg(long, value_parser = parse_memory_limit)]
+    pub memory_limit: Option<MemoryLimit>,
+    /// Base directory for spill files.
+    #[arg(long)]
+    pub spill_dir: Option<PathBuf>,
+    /// Partitions to split work into (default: one per core).
+    #[arg(long)]
+    pub target_partitions: Option<usize>,
+    /// Rows per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+impl SessionArgs {
+    /// A session builder with these flags applied over the environment and config file.
+    pub fn builder(&self) -> SessionBuilder {
+        let mut b = Session::builder();
+        if let Some(l) = self.memory_limit {
+            b = b.memory_limit(l);
+        }
+        if let Some(d) = &self.spill_dir {
+            b = b.spill_dir(d);
+        }
+        if let Some(n) = self.target_partitions {
+            b = b.target_partitions(n);
+        }
+        if let Some(n) = self.batch_size {
+            b = b.batch_size(n);
+        }
+        b
+    }
+}
+
+fn parse_memory_limit(s: &str) -> std::result::Result<MemoryLimit, String> {
+    s.parse::<MemoryLimit>().map_err(|e| e.to_string())
+}
+
+/// Parses a row count: `1000000`, `1e7`, `2.5e6` or `10_000_000`.
+pub fn parse_rows(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(n);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f >= 1.0 && f.fract() == 0.0 && f < 1e15 => Ok(f as u64),
+        _ => Err(format!(
+            "'{s}' is not a row count; expected a whole number such as 1000000 or 1e7"
+        )),
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli.log_level);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// An error with its causes, "a: b: c", skipping causes already in the message.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Sql(args) => sql::run(args),
+        Command::Gen(cmd) => generate::run(cmd),
+        Command::Demo(args) => crate::demo::run(args),
+    }
+}
+
+impl From<clap::Error> for Error {
+    fn from(e: clap::Error) -> Self {
+        Error::argument("(command line)", e.to_string())
+    }
+}

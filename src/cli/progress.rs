@@ -1,0 +1,113 @@
+//! Progress bars on stderr (shown only when stderr is a terminal).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytesize::ByteSize;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use spillframe_engine::{Query, Session};
+
+/// Delay before a bar appears, so that quick queries print nothing extra.
+const SHOW_AFTER: Duration = Duration::from_millis(750);
+const TICK: Duration = Duration::from_millis(150);
+
+/// A bar that follows a running query from a background thread.
+pub struct ProgressReporter {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl ProgressReporter {
+    /// Follows `query` (rows read out of the inputs' rows, memory in use, spill on disk).
+    pub fn follow(query: Arc<Query>, session: Session, label: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let label = label.to_string();
+        let handle = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut bar: Option<ProgressBar> = None;
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK);
+                if start.elapsed() < SHOW_AFTER {
+                    continue;
+                }
+                let p = query.progress();
+                let b = bar.get_or_insert_with(|| new_bar(p.rows_total, &label));
+                if let Some(total) = p.rows_total {
+                    b.set_length(total);
+                }
+                b.set_position(p.rows_read);
+                b.set_message(format!(
+                    "mem {} · spill {}",
+                    ByteSize(session.governor().reserved()),
+                    ByteSize(dir_bytes(&session))
+                ));
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        ProgressReporter {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for ProgressReporter {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn dir_bytes(session: &Session) -> u64 {
+    session
+        .spill_files()
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn new_bar(total: Option<u64>, label: &str) -> ProgressBar {
+    let bar = match total {
+        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if total.is_some() {
+        "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows read · {msg}"
+    } else {
+        "{prefix} [{elapsed_precise}] {spinner} {human_pos} rows read · {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+/// A bar for a known amount of work (used by data generation).
+pub fn count_bar(total: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows")
+    {
+        bar.set_style(style);
+    }
+    bar.set_prefix(label.to_string());
+    bar
+}

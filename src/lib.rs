@@ -1,0 +1,44 @@
+//! # spillframe
+//!
+//! A DataFrame engine for data larger than memory, on Apache DataFusion and Arrow. The same
+//! code runs on 1 GB and on 100 GB: queries run under a memory limit and spill to disk.
+//!
+//! This facade crate re-exports the public API of the engine and holds what sits on top of it:
+//! the `spillframe` command line ([`cli`]), the benchmark data generators ([`datagen`]) and the
+//! demo ([`demo`]).
+//!
+//! ```
+//! use spillframe::prelude::*;
+//! let session = Session::builder().memory_limit_bytes(64 << 20).ignore_environment().build()?;
+//! let out = df!("k" => ["a", "b", "a"], "v" => [1i64, 2, 3])?
+//!     .lazy(&session)?
+//!     .group_by(["k"])
+//!     .agg([col("v").sum().alias("total")])
+//!     .sort(["k"], SortMultipleOptions::default())
+//!     .collect()?;
+//! println!("{out}");
+//! # Ok::<(), spillframe::EngineError>(())
+//! ```
+
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod datagen;
+
+pub use error::{Error, Result};
+pub use spillframe_engine::{
+    BatchIter, CsvOptions, ExprExt, FileFormat, IntoExpr, JoinType, LazyFrame, LazyGroupBy,
+    MemoryLimit, Progress, Query, QueryMetrics, Session, SessionBuilder, SessionSettings,
+    Settings, SortMultipleOptions, Table, col, cols, concat, df, len,
+};
+/// The engine's error type (what `Session` and `LazyFrame` return).
+pub use spillframe_engine::Error as EngineError;
+
+/// Everything a typical program needs, in one import.
+pub mod prelude {
+    pub use spillframe_engine::prelude::*;
+}
+
+/// Direct access to the engine and spill crates.
+pub use spillframe_engine as engine;
+pub use spillframe_spill as spill;

@@ -1,0 +1,5 @@
+//! The `spillframe` command line; see `spillframe --help`.
+
+fn main() -> std::process::ExitCode {
+    spillframe::cli::main()
+}
