@@ -13,8 +13,8 @@ use spillframe_engine::prelude::*;
 use spillframe_engine::{MemoryLimit, QueryMetrics};
 
 use crate::cli::parse_rows;
-use crate::error::{Error, Result};
 use crate::datagen::h2o::{GroupbySpec, generate_groupby};
+use crate::error::{Error, Result};
 
 /// Arguments of `spillframe demo`.
 #[derive(Debug, Clone, Args)]
@@ -55,7 +55,11 @@ impl DemoReport {
     }
     /// The highest peak memory of any step.
     pub fn peak_memory(&self) -> u64 {
-        self.steps.iter().map(|s| s.2.peak_memory).max().unwrap_or(0)
+        self.steps
+            .iter()
+            .map(|s| s.2.peak_memory)
+            .max()
+            .unwrap_or(0)
     }
     /// Total query time.
     pub fn elapsed(&self) -> Duration {
@@ -71,7 +75,10 @@ fn default_data_dir() -> PathBuf {
         return PathBuf::from(d).join("spillframe").join("demo");
     }
     if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(h).join(".cache").join("spillframe").join("demo");
+        return PathBuf::from(h)
+            .join(".cache")
+            .join("spillframe")
+            .join("demo");
     }
     std::env::temp_dir().join("spillframe-demo")
 }
@@ -83,7 +90,10 @@ pub fn dataset(args: &DemoArgs, quiet: bool) -> Result<PathBuf> {
         .data_dir
         .clone()
         .unwrap_or_else(default_data_dir)
-        .join(format!("h2o-groupby-{}-k{}-seed{}", args.rows, spec.k, spec.seed));
+        .join(format!(
+            "h2o-groupby-{}-k{}-seed{}",
+            args.rows, spec.k, spec.seed
+        ));
     let file = dir.join("x.parquet");
     if file.is_file() && !args.regenerate {
         if !quiet {
@@ -92,7 +102,11 @@ pub fn dataset(args: &DemoArgs, quiet: bool) -> Result<PathBuf> {
         return Ok(file);
     }
     if !quiet {
-        println!("generating {} rows of the h2o groupby table into {}", args.rows, dir.display());
+        println!(
+            "generating {} rows of the h2o groupby table into {}",
+            args.rows,
+            dir.display()
+        );
     }
     let bar = crate::cli::progress_bar(args.rows, "generating");
     let started = Instant::now();
@@ -134,19 +148,30 @@ pub fn run_queries(args: &DemoArgs, data_file: &Path) -> Result<DemoReport> {
         .sort(["id1"], SortMultipleOptions::default())
         .limit(5)
         .collect_with_metrics()?;
-    steps.push(("groupby id1: sum(v1), mean(v3), len (first 5 of 100 groups)".to_string(), t, m));
+    steps.push((
+        "groupby id1: sum(v1), mean(v3), len (first 5 of 100 groups)".to_string(),
+        t,
+        m,
+    ));
 
     let (t, m) = x
         .clone()
         .group_by(["id3"])
-        .agg([col("v1").sum().alias("v1_sum"), col("v3").mean().alias("v3_mean")])
+        .agg([
+            col("v1").sum().alias("v1_sum"),
+            col("v3").mean().alias("v3_mean"),
+        ])
         .sort(
             ["v1_sum", "id3"],
             SortMultipleOptions::default().with_order_descending_multi([true, false]),
         )
         .limit(5)
         .collect_with_metrics()?;
-    steps.push(("groupby id3 (N/100 groups): top 5 by sum(v1)".to_string(), t, m));
+    steps.push((
+        "groupby id3 (N/100 groups): top 5 by sum(v1)".to_string(),
+        t,
+        m,
+    ));
 
     // 2. join: every row against its group's mean. The means (100 rows) are materialised
     // first, so the planner knows the small side exactly and builds its hash table from it.
@@ -168,7 +193,11 @@ pub fn run_queries(args: &DemoArgs, data_file: &Path) -> Result<DemoReport> {
         .sort(["id4"], SortMultipleOptions::default())
         .limit(5)
         .collect_with_metrics()?;
-    steps.push(("join x with per-id4 means: rows above their group mean (first 5)".to_string(), t, m));
+    steps.push((
+        "join x with per-id4 means: rows above their group mean (first 5)".to_string(),
+        t,
+        m,
+    ));
 
     // 3. a full sort of every row, written to Parquet, then read back.
     let sorted_path = data_file.with_file_name("sorted.parquet");
@@ -186,7 +215,10 @@ pub fn run_queries(args: &DemoArgs, data_file: &Path) -> Result<DemoReport> {
         .collect()?;
     let _ = std::fs::remove_file(&sorted_path);
     steps.push((
-        format!("sort all {} rows by id3, v3 desc (written to Parquet; first 5)", m.rows),
+        format!(
+            "sort all {} rows by id3, v3 desc (written to Parquet; first 5)",
+            m.rows
+        ),
         head,
         m,
     ));

@@ -21,18 +21,18 @@
 //! ```
 
 pub mod cli;
+pub mod datagen;
 pub mod demo;
 pub mod error;
-pub mod datagen;
 
 pub use error::{Error, Result};
-pub use spillframe_engine::{
-    BatchIter, CsvOptions, ExprExt, FileFormat, IntoExpr, JoinType, LazyFrame, LazyGroupBy,
-    MemoryLimit, Progress, Query, QueryMetrics, Session, SessionBuilder, SessionSettings,
-    Settings, SortMultipleOptions, Table, col, cols, concat, df, len,
-};
 /// The engine's error type (what `Session` and `LazyFrame` return).
 pub use spillframe_engine::Error as EngineError;
+pub use spillframe_engine::{
+    BatchIter, CsvOptions, ExprExt, FileFormat, IntoExpr, JoinType, LazyFrame, LazyGroupBy,
+    MemoryLimit, Progress, Query, QueryMetrics, Session, SessionBuilder, SessionSettings, Settings,
+    SortMultipleOptions, Table, col, cols, concat, df, len,
+};
 
 /// Everything a typical program needs, in one import.
 pub mod prelude {

@@ -43,7 +43,10 @@ fn sql_prints_a_table_and_a_summary() {
     for row in ["| eng  | 4 |", "| hr   | 3 |", "| ops  | 3 |"] {
         assert!(out.contains(row), "{row} missing from\n{out}");
     }
-    assert!(err.contains("3 rows in") && err.contains("peak memory") && err.contains("spilled"), "{err}");
+    assert!(
+        err.contains("3 rows in") && err.contains("peak memory") && err.contains("spilled"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -85,14 +88,40 @@ fn explain_and_analyze() {
 #[test]
 fn bad_arguments_give_clear_errors_and_no_panic() {
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["sql".into(), "SELECT 1".into(), "--table".into(), "nopath".into()], "NAME=PATH"),
         (
-            vec!["sql".into(), "SELECT * FROM t".into(), "-t".into(), "t=/no/such.parquet".into()],
+            vec![
+                "sql".into(),
+                "SELECT 1".into(),
+                "--table".into(),
+                "nopath".into(),
+            ],
+            "NAME=PATH",
+        ),
+        (
+            vec![
+                "sql".into(),
+                "SELECT * FROM t".into(),
+                "-t".into(),
+                "t=/no/such.parquet".into(),
+            ],
             "/no/such.parquet",
         ),
-        (vec!["sql".into(), "SELECT 1".into(), "--memory-limit".into(), "lots".into()], "lots"),
         (
-            vec!["sql".into(), "SELECT 1".into(), "--out".into(), "result.xlsx".into()],
+            vec![
+                "sql".into(),
+                "SELECT 1".into(),
+                "--memory-limit".into(),
+                "lots".into(),
+            ],
+            "lots",
+        ),
+        (
+            vec![
+                "sql".into(),
+                "SELECT 1".into(),
+                "--out".into(),
+                "result.xlsx".into(),
+            ],
             "result.xlsx",
         ),
         (
@@ -105,10 +134,23 @@ fn bad_arguments_give_clear_errors_and_no_panic() {
             "nope",
         ),
         (
-            vec!["sql".into(), "SELECT * FROM b".into(), "-t".into(), format!("b={}", fixture("bad.csv"))],
+            vec![
+                "sql".into(),
+                "SELECT * FROM b".into(),
+                "-t".into(),
+                format!("b={}", fixture("bad.csv")),
+            ],
             "bad.csv",
         ),
-        (vec!["gen".into(), "h2o-groupby".into(), "--rows".into(), "many".into()], "many"),
+        (
+            vec![
+                "gen".into(),
+                "h2o-groupby".into(),
+                "--rows".into(),
+                "many".into(),
+            ],
+            "many",
+        ),
         (vec!["frobnicate".into()], "frobnicate"),
     ];
     for (args, needle) in cases {
@@ -133,5 +175,8 @@ fn bad_config_file_is_named() {
         .unwrap();
     let (_, err) = text(&o);
     assert!(!o.status.success());
-    assert!(err.contains("memory_limit") && err.contains("a lot") && err.contains("spillframe.toml"), "{err}");
+    assert!(
+        err.contains("memory_limit") && err.contains("a lot") && err.contains("spillframe.toml"),
+        "{err}"
+    );
 }

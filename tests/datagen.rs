@@ -20,7 +20,11 @@ fn ints(t: &Table, c: &str) -> Vec<i32> {
 
 fn strings(t: &Table, c: &str) -> Vec<String> {
     let a = arrow::compute::cast(&t.column(c).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
-    a.as_string::<i32>().iter().flatten().map(String::from).collect()
+    a.as_string::<i32>()
+        .iter()
+        .flatten()
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -30,9 +34,16 @@ fn h2o_groupby_follows_the_published_rules() {
     let spec = h2o::GroupbySpec::new(n);
     let files = h2o::generate_groupby(&spec, dir.path(), &|_, _| {}).unwrap();
     assert_eq!(files[0].rows, n);
-    let t = session().read_parquet(&files[0].path).unwrap().collect().unwrap();
+    let t = session()
+        .read_parquet(&files[0].path)
+        .unwrap()
+        .collect()
+        .unwrap();
     assert_eq!(t.shape(), (n as usize, 9));
-    assert_eq!(t.column_names(), ["id1", "id2", "id3", "id4", "id5", "id6", "v1", "v2", "v3"]);
+    assert_eq!(
+        t.column_names(),
+        ["id1", "id2", "id3", "id4", "id5", "id6", "v1", "v2", "v3"]
+    );
     let k = 100usize;
     let nk = (n / 100) as i32;
     for c in ["id1", "id2"] {
@@ -44,7 +55,13 @@ fn h2o_groupby_follows_the_published_rules() {
     let id3: HashSet<String> = strings(&t, "id3").into_iter().collect();
     assert!(id3.len() <= nk as usize && id3.len() > nk as usize * 9 / 10);
     assert!(id3.iter().all(|s| s.len() == 12));
-    for (c, hi) in [("id4", 100), ("id5", 100), ("id6", nk), ("v1", 5), ("v2", 15)] {
+    for (c, hi) in [
+        ("id4", 100),
+        ("id5", 100),
+        ("id6", nk),
+        ("v1", 5),
+        ("v2", 15),
+    ] {
         let v = ints(&t, c);
         assert_eq!(v.len(), n as usize, "{c} has no nulls");
         assert_eq!(*v.iter().min().unwrap(), 1, "{c}");
@@ -54,7 +71,10 @@ fn h2o_groupby_follows_the_published_rules() {
     let v3 = v3.as_primitive::<Float64Type>();
     for x in v3.iter().flatten() {
         assert!((0.0..=100.0).contains(&x));
-        assert!(((x * 1e6).round() - x * 1e6).abs() < 1e-3, "6 decimals: {x}");
+        assert!(
+            ((x * 1e6).round() - x * 1e6).abs() < 1e-3,
+            "6 decimals: {x}"
+        );
     }
     // Same seed, same data.
     let again = h2o::groupby_chunk(&spec, 0, 10).unwrap();
@@ -72,7 +92,11 @@ fn h2o_groupby_nulls() {
         seed: 1,
     };
     let files = h2o::generate_groupby(&spec, dir.path(), &|_, _| {}).unwrap();
-    let t = session().read_parquet(&files[0].path).unwrap().collect().unwrap();
+    let t = session()
+        .read_parquet(&files[0].path)
+        .unwrap()
+        .collect()
+        .unwrap();
     for c in t.column_names() {
         assert_eq!(t.column(c).unwrap().null_count(), 500, "{c}: 5% of 10000");
     }
@@ -82,16 +106,30 @@ fn h2o_groupby_nulls() {
 fn h2o_join_tables_follow_the_published_rules() {
     let dir = tempfile::tempdir().unwrap();
     let n = 100_000u64;
-    let files = h2o::generate_join(&h2o::JoinSpec { rows: n, seed: 7 }, dir.path(), &|_, _| {}).unwrap();
+    let files =
+        h2o::generate_join(&h2o::JoinSpec { rows: n, seed: 7 }, dir.path(), &|_, _| {}).unwrap();
     let rows: Vec<(String, u64)> = files.iter().map(|f| (f.table.clone(), f.rows)).collect();
     assert_eq!(
         rows,
-        vec![("x".into(), n), ("small".into(), 1), ("medium".into(), 100), ("big".into(), n)]
+        vec![
+            ("x".into(), n),
+            ("small".into(), 1),
+            ("medium".into(), 100),
+            ("big".into(), n)
+        ]
     );
     let s = session();
-    let read = |name: &str| s.read_parquet(dir.path().join(format!("{name}.parquet"))).unwrap().collect().unwrap();
+    let read = |name: &str| {
+        s.read_parquet(dir.path().join(format!("{name}.parquet")))
+            .unwrap()
+            .collect()
+            .unwrap()
+    };
     let (x, medium, big) = (read("x"), read("medium"), read("big"));
-    assert_eq!(x.column_names(), ["id1", "id2", "id3", "id4", "id5", "id6", "v1"]);
+    assert_eq!(
+        x.column_names(),
+        ["id1", "id2", "id3", "id4", "id5", "id6", "v1"]
+    );
     assert_eq!(medium.column_names(), ["id1", "id2", "id4", "id5", "v2"]);
     // id3 of x and of big: N keys drawn once each (sample_all with size = pool).
     let x3: HashSet<i32> = ints(&x, "id3").into_iter().collect();
@@ -101,23 +139,41 @@ fn h2o_join_tables_follow_the_published_rules() {
     // 90% of the keys are on both sides.
     assert_eq!(x3.intersection(&b3).count(), (n * 9 / 10) as usize);
     // Keys lie in 1..=1.1N.
-    assert!(x3.iter().chain(&b3).all(|&k| k >= 1 && k as u64 <= n + n / 10));
+    assert!(
+        x3.iter()
+            .chain(&b3)
+            .all(|&k| k >= 1 && k as u64 <= n + n / 10)
+    );
     // id2: N/1e3 = 100 keys per side, 90 shared.
     let x2: HashSet<i32> = ints(&x, "id2").into_iter().collect();
     let m2: HashSet<i32> = ints(&medium, "id2").into_iter().collect();
-    assert_eq!((x2.len(), m2.len(), x2.intersection(&m2).count()), (100, 100, 90));
+    assert_eq!(
+        (x2.len(), m2.len(), x2.intersection(&m2).count()),
+        (100, 100, 90)
+    );
     // String ids mirror the integers.
     let id6 = strings(&x, "id6");
     assert_eq!(id6[0], format!("id{}", ints(&x, "id3")[0]));
     let v1 = x.column("v1").unwrap();
-    assert!(v1.as_primitive::<Float64Type>().iter().flatten().all(|v| (0.0..=100.0).contains(&v)));
+    assert!(
+        v1.as_primitive::<Float64Type>()
+            .iter()
+            .flatten()
+            .all(|v| (0.0..=100.0).contains(&v))
+    );
 }
 
 #[test]
 fn tpch_row_counts_at_scale_001() {
     let dir = tempfile::tempdir().unwrap();
     let files = tpch::generate(0.01, dir.path(), &|_, _| {}).unwrap();
-    let count = |t: &str| files.iter().filter(|f| f.table == t).map(|f| f.rows).sum::<u64>();
+    let count = |t: &str| {
+        files
+            .iter()
+            .filter(|f| f.table == t)
+            .map(|f| f.rows)
+            .sum::<u64>()
+    };
     // TPC-H specification row counts at SF 0.01 (lineitem from the reference dbgen).
     assert_eq!(count("nation"), 25);
     assert_eq!(count("region"), 5);

@@ -1,5 +1,5 @@
-use spillframe::demo::{DemoArgs, dataset, run_queries};
 use spillframe::MemoryLimit;
+use spillframe::demo::{DemoArgs, dataset, run_queries};
 
 #[test]
 fn demo_runs_out_of_core_and_spills() {
@@ -15,7 +15,10 @@ fn demo_runs_out_of_core_and_spills() {
     };
     let file = dataset(&args, true).unwrap();
     // The data in memory is several times the limit.
-    let unlimited = spillframe::Session::builder().ignore_environment().build().unwrap();
+    let unlimited = spillframe::Session::builder()
+        .ignore_environment()
+        .build()
+        .unwrap();
     let in_memory: usize = unlimited
         .read_parquet(&file)
         .unwrap()

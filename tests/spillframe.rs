@@ -1,5 +1,5 @@
 //! Integration tests of the whole system: the command line, data generation and the demo.
 
 mod cli;
-mod demo;
 mod datagen;
+mod demo;

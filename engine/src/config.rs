@@ -106,9 +106,7 @@ impl Settings {
         let memory_limit = match file.memory_limit {
             None => None,
             Some(toml::Value::String(s)) => Some(parse_memory_limit(&s, &origin)?),
-            Some(toml::Value::Integer(i)) => {
-                Some(parse_memory_limit(&i.to_string(), &origin)?)
-            }
+            Some(toml::Value::Integer(i)) => Some(parse_memory_limit(&i.to_string(), &origin)?),
             Some(toml::Value::Float(f)) => Some(parse_memory_limit(&format!("{f:?}"), &origin)?),
             Some(other) => {
                 return Err(Error::Setting {
@@ -120,7 +118,8 @@ impl Settings {
             }
         };
         let count = |name: &str, v: Option<i64>| -> Result<Option<usize>> {
-            v.map(|v| parse_count(name, &v.to_string(), &origin)).transpose()
+            v.map(|v| parse_count(name, &v.to_string(), &origin))
+                .transpose()
         };
         Ok(Settings {
             memory_limit,

@@ -155,7 +155,11 @@ impl Query {
         use datafusion::error::DataFusionError as D;
         let reading = matches!(
             e.find_root(),
-            D::ArrowError(..) | D::ParquetError(..) | D::IoError(..) | D::ObjectStore(..) | D::External(..)
+            D::ArrowError(..)
+                | D::ParquetError(..)
+                | D::IoError(..)
+                | D::ObjectStore(..)
+                | D::External(..)
         );
         if reading && !self.sources.is_empty() {
             crate::source::with_file_context(e, &self.sources)

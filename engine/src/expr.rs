@@ -65,6 +65,8 @@ impl IntoExpr for &String {
 }
 
 /// Polars-style methods on [`Expr`].
+// `is_in`/`is_between` keep Polars' names; like every expression builder they consume `self`.
+#[allow(clippy::wrong_self_convention)]
 pub trait ExprExt: Sized {
     /// Sum (nulls skipped).
     fn sum(self) -> Expr;
@@ -211,4 +213,3 @@ pub(crate) fn output_name(e: &Expr) -> String {
         other => other.schema_name().to_string(),
     }
 }
-

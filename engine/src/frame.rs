@@ -80,7 +80,10 @@ impl SortMultipleOptions {
         self
     }
     /// One direction per key.
-    pub fn with_order_descending_multi(mut self, descending: impl IntoIterator<Item = bool>) -> Self {
+    pub fn with_order_descending_multi(
+        mut self,
+        descending: impl IntoIterator<Item = bool>,
+    ) -> Self {
         self.descending = descending.into_iter().collect();
         self
     }
@@ -156,7 +159,11 @@ impl std::fmt::Debug for LazyFrame {
 }
 
 impl LazyFrame {
-    pub(crate) fn from_result(session: Session, df: Result<DataFrame>, sources: Vec<PathBuf>) -> Self {
+    pub(crate) fn from_result(
+        session: Session,
+        df: Result<DataFrame>,
+        sources: Vec<PathBuf>,
+    ) -> Self {
         LazyFrame {
             session,
             df,
@@ -211,7 +218,12 @@ impl LazyFrame {
 
     /// The output column names.
     pub fn columns(&self) -> Result<Vec<String>> {
-        Ok(self.schema()?.fields().iter().map(|f| f.name().clone()).collect())
+        Ok(self
+            .schema()?
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect())
     }
 
     // ----- transformations -------------------------------------------------------------
@@ -272,7 +284,10 @@ impl LazyFrame {
         existing: impl IntoIterator<Item = A>,
         new: impl IntoIterator<Item = B>,
     ) -> LazyFrame {
-        let existing: Vec<String> = existing.into_iter().map(|s| s.as_ref().to_string()).collect();
+        let existing: Vec<String> = existing
+            .into_iter()
+            .map(|s| s.as_ref().to_string())
+            .collect();
         let new: Vec<String> = new.into_iter().map(|s| s.as_ref().to_string()).collect();
         self.map(|df| {
             if existing.len() != new.len() {
@@ -305,7 +320,10 @@ impl LazyFrame {
 
     /// Removes columns. Every name must exist.
     pub fn drop<S: AsRef<str>>(self, columns: impl IntoIterator<Item = S>) -> LazyFrame {
-        let columns: Vec<String> = columns.into_iter().map(|s| s.as_ref().to_string()).collect();
+        let columns: Vec<String> = columns
+            .into_iter()
+            .map(|s| s.as_ref().to_string())
+            .collect();
         self.map(|df| {
             check_columns(&df, &columns)?;
             let projection: Vec<Expr> = df
@@ -366,7 +384,12 @@ impl LazyFrame {
 
     /// Cartesian product.
     pub fn cross_join(self, other: LazyFrame) -> LazyFrame {
-        self.join(other, Vec::<Expr>::new(), Vec::<Expr>::new(), JoinType::Cross)
+        self.join(
+            other,
+            Vec::<Expr>::new(),
+            Vec::<Expr>::new(),
+            JoinType::Cross,
+        )
     }
 
     /// Sorts by one or more keys.
@@ -384,7 +407,8 @@ impl LazyFrame {
             let mut keys = Vec::with_capacity(n);
             for (i, e) in by.into_iter().enumerate() {
                 let desc = SortMultipleOptions::flag(&options.descending, i, n, "descending")?;
-                let nulls_last = SortMultipleOptions::flag(&options.nulls_last, i, n, "nulls_last")?;
+                let nulls_last =
+                    SortMultipleOptions::flag(&options.nulls_last, i, n, "nulls_last")?;
                 keys.push(SortExpr::new(e, !desc, !nulls_last));
             }
             Ok(df.sort(keys)?)
@@ -416,7 +440,11 @@ impl LazyFrame {
             Some(cols) => {
                 check_columns(&df, &cols)?;
                 let on: Vec<Expr> = cols.iter().map(crate::expr::col).collect();
-                let all: Vec<Expr> = df.schema().iter().map(|(q, f)| field_expr(q, f.name())).collect();
+                let all: Vec<Expr> = df
+                    .schema()
+                    .iter()
+                    .map(|(q, f)| field_expr(q, f.name()))
+                    .collect();
                 Ok(df.distinct_on(on, all, None)?)
             }
         })
@@ -479,7 +507,12 @@ impl LazyFrame {
         let plan = self
             .session
             .block_on(async move { df.create_physical_plan().await })?;
-        Ok(Query::new(self.session.clone(), plan, task_ctx, self.sources.to_vec()))
+        Ok(Query::new(
+            self.session.clone(),
+            plan,
+            task_ctx,
+            self.sources.to_vec(),
+        ))
     }
 
     /// Runs the query and returns the result.
@@ -626,7 +659,11 @@ fn field_expr(qualifier: Option<&TableReference>, name: &str) -> Expr {
 }
 
 fn join_names(names: &[&String]) -> String {
-    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_columns(df: &DataFrame, names: &[String]) -> Result<()> {
@@ -682,8 +719,18 @@ fn join_frames(
             "join needs at least one key (use cross_join for a cartesian product)".into(),
         ));
     }
-    let left_names: Vec<String> = left.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let right_names: Vec<String> = right.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let left_names: Vec<String> = left
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let right_names: Vec<String> = right
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let left = left.alias(LEFT)?;
     let right = right.alias(RIGHT)?;
     let l = |n: &str| Expr::Column(Column::new(Some(LEFT), n));

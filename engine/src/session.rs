@@ -187,7 +187,9 @@ impl SessionBuilder {
         let per_partition = config.memory_limit / config.target_partitions.max(1) as u64;
         let fan_in = (per_partition / (2 << 20)).clamp(2, 64) as usize;
         let disk = DiskManagerBuilder::default()
-            .with_mode(DiskManagerMode::Directories(vec![spill_dir.path().to_path_buf()]))
+            .with_mode(DiskManagerMode::Directories(vec![
+                spill_dir.path().to_path_buf(),
+            ]))
             .with_max_spill_merge_fan_in(fan_in);
         let runtime_env = RuntimeEnvBuilder::new()
             .with_memory_pool(governor.pool())
@@ -201,12 +203,17 @@ impl SessionBuilder {
         // default); under small limits that reservation alone would exhaust the pool, so it
         // is kept to a quarter of each partition's share.
         let share = config.memory_limit / (config.target_partitions as u64 * 4);
-        session_config.options_mut().execution.sort_spill_reservation_bytes =
-            share.clamp(64 << 10, 10 << 20) as usize;
+        session_config
+            .options_mut()
+            .execution
+            .sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20) as usize;
         // The Parquet writer holds a whole row group in memory (and cannot spill it), so row
         // groups shrink with the limit: about 256 bytes a row in a quarter of a share.
-        session_config.options_mut().execution.parquet.max_row_group_size =
-            (share / 256).clamp(64 << 10, 1 << 20) as usize;
+        session_config
+            .options_mut()
+            .execution
+            .parquet
+            .max_row_group_size = (share / 256).clamp(64 << 10, 1 << 20) as usize;
         let state = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime_env)
@@ -332,7 +339,11 @@ impl Session {
 
     /// Reads Parquet from files, directories or globs.
     pub fn read_parquet(&self, paths: impl source::DataPaths) -> Result<LazyFrame> {
-        self.read(FileFormat::Parquet, &paths.to_paths(), &CsvOptions::default())
+        self.read(
+            FileFormat::Parquet,
+            &paths.to_paths(),
+            &CsvOptions::default(),
+        )
     }
 
     /// Reads CSV (with a header row, comma-separated) from files, directories or globs.
@@ -401,7 +412,11 @@ impl Session {
             }
         }
         let table = MemTable::try_new(schema, partitions).map_err(Error::from)?;
-        let df = self.inner.ctx.read_table(Arc::new(table)).map_err(Error::from)?;
+        let df = self
+            .inner
+            .ctx
+            .read_table(Arc::new(table))
+            .map_err(Error::from)?;
         Ok(LazyFrame::from_result(self.clone(), Ok(df), Vec::new()))
     }
 

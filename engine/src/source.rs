@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
-use datafusion::error::DataFusionError;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
 use crate::error::{Error, Result};
@@ -168,10 +168,11 @@ fn is_data_file(path: &Path, format: FileFormat) -> bool {
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with('.') || n.starts_with('_'));
     !hidden
-        && path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| format.extensions().contains(&e.to_ascii_lowercase().as_str()))
+        && path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            format
+                .extensions()
+                .contains(&e.to_ascii_lowercase().as_str())
+        })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

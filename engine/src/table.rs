@@ -33,7 +33,9 @@ impl Table {
     /// A table from named columns of equal length.
     pub fn from_columns(columns: Vec<(String, ArrayRef)>) -> Result<Table> {
         if columns.is_empty() {
-            return Err(Error::InvalidArgument("a table needs at least one column".into()));
+            return Err(Error::InvalidArgument(
+                "a table needs at least one column".into(),
+            ));
         }
         let len = columns[0].1.len();
         for (name, c) in &columns {
@@ -50,7 +52,10 @@ impl Table {
             .map(|(n, c)| Field::new(n, c.data_type().clone(), true))
             .collect();
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, c)| c).collect())?;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            columns.into_iter().map(|(_, c)| c).collect(),
+        )?;
         Ok(Table {
             schema,
             batches: vec![batch],
@@ -103,7 +108,11 @@ impl Table {
 
     /// Column names in order.
     pub fn column_names(&self) -> Vec<&str> {
-        self.schema.fields().iter().map(|f| f.name().as_str()).collect()
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect()
     }
 
     /// All rows in one batch.
@@ -113,10 +122,13 @@ impl Table {
 
     /// One column, all rows, as one array.
     pub fn column(&self, name: &str) -> Result<ArrayRef> {
-        let idx = self.schema.index_of(name).map_err(|_| Error::ColumnNotFound {
-            column: name.to_string(),
-            available: self.column_names().join(", "),
-        })?;
+        let idx = self
+            .schema
+            .index_of(name)
+            .map_err(|_| Error::ColumnNotFound {
+                column: name.to_string(),
+                available: self.column_names().join(", "),
+            })?;
         Ok(self.to_batch()?.column(idx).clone())
     }
 

@@ -24,7 +24,12 @@ fn count_collect_and_stream_agree() {
 fn writes_round_trip_in_every_format() {
     let s = session();
     let lf = s.read_csv(data("people.csv")).unwrap();
-    let expected = rows(&lf.clone().sort(["id"], SortMultipleOptions::default()).collect().unwrap());
+    let expected = rows(
+        &lf.clone()
+            .sort(["id"], SortMultipleOptions::default())
+            .collect()
+            .unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let pq = dir.path().join("out/people.parquet");
     let csv = dir.path().join("people.csv");
@@ -38,7 +43,10 @@ fn writes_round_trip_in_every_format() {
         s.read_csv(&csv).unwrap(),
         s.read_ipc(&ipc).unwrap(),
     ] {
-        let t = back.sort(["id"], SortMultipleOptions::default()).collect().unwrap();
+        let t = back
+            .sort(["id"], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
         assert_rows(rows(&t), expected.clone(), "round trip");
     }
     // The CSV has a header row and 12 data rows.
@@ -83,14 +91,23 @@ fn df_macro_and_batches_build_frames() {
     let batch = |a: Vec<i64>, b: Vec<&str>| {
         RecordBatch::try_new(
             schema.clone(),
-            vec![Arc::new(Int64Array::from(a)), Arc::new(StringArray::from(b))],
+            vec![
+                Arc::new(Int64Array::from(a)),
+                Arc::new(StringArray::from(b)),
+            ],
         )
         .unwrap()
     };
     let lf = s
-        .from_batches(vec![batch(vec![1, 2], vec!["x", "y"]), batch(vec![3], vec!["z"])])
+        .from_batches(vec![
+            batch(vec![1, 2], vec!["x", "y"]),
+            batch(vec![3], vec!["z"]),
+        ])
         .unwrap();
-    let t = lf.select([col("n").sum().alias("total")]).collect().unwrap();
+    let t = lf
+        .select([col("n").sum().alias("total")])
+        .collect()
+        .unwrap();
     assert_eq!(column(&t, "total"), nums(&[6.0]));
 }
 
@@ -103,7 +120,10 @@ fn explain_shows_plans_and_metrics() {
         .group_by(["dept"])
         .agg([len()]);
     let plan = lf.explain(false).unwrap();
-    assert!(plan.contains("Logical plan") && plan.contains("AggregateExec"), "{plan}");
+    assert!(
+        plan.contains("Logical plan") && plan.contains("AggregateExec"),
+        "{plan}"
+    );
     let analyzed = lf.explain(true).unwrap();
     assert!(analyzed.contains("output_rows"), "{analyzed}");
     assert!(analyzed.contains("peak memory"), "{analyzed}");
@@ -122,7 +142,9 @@ fn table_prints_with_shape_and_truncates_long_tables() {
 #[test]
 fn collect_inside_an_async_runtime_does_not_panic() {
     let s = session();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let n = rt.block_on(async {
         let lf = s.read_csv(data("people.csv")).unwrap();
         let a = lf.count().unwrap();

@@ -12,7 +12,11 @@ pub fn fixtures() -> PathBuf {
 }
 
 pub fn data(name: &str) -> String {
-    fixtures().join("data").join(name).to_string_lossy().into_owned()
+    fixtures()
+        .join("data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn session() -> Session {
@@ -115,9 +119,16 @@ pub fn assert_rows(actual: Vec<Vec<Cell>>, expected: Vec<Vec<Cell>>, what: &str)
         "{what}: row count differs\nactual: {actual:?}\nexpected: {expected:?}"
     );
     for (i, (a, e)) in actual.iter().zip(&expected).enumerate() {
-        assert_eq!(a.len(), e.len(), "{what}: row {i} width differs: {a:?} vs {e:?}");
+        assert_eq!(
+            a.len(),
+            e.len(),
+            "{what}: row {i} width differs: {a:?} vs {e:?}"
+        );
         for (x, y) in a.iter().zip(e) {
-            assert!(x.same(y), "{what}: row {i} differs\nactual:   {a:?}\nexpected: {e:?}");
+            assert!(
+                x.same(y),
+                "{what}: row {i} differs\nactual:   {a:?}\nexpected: {e:?}"
+            );
         }
     }
 }
@@ -141,7 +152,11 @@ pub fn assert_matches_unordered(table: &Table, name: &str) {
 
 /// One column's values as cells.
 pub fn column(table: &Table, name: &str) -> Vec<Cell> {
-    let idx = table.column_names().iter().position(|c| *c == name).unwrap();
+    let idx = table
+        .column_names()
+        .iter()
+        .position(|c| *c == name)
+        .unwrap();
     rows(table).into_iter().map(|r| r[idx].clone()).collect()
 }
 

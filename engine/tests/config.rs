@@ -5,7 +5,12 @@ use spillframe_engine::{MemoryLimit, Session, Settings};
 #[test]
 fn environment_variables_are_parsed_and_named_in_errors() {
     let vars = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     };
     let s = Settings::from_vars(vars(&[
         ("SPILLFRAME_MEMORY_LIMIT", "1GiB"),
@@ -20,11 +25,17 @@ fn environment_variables_are_parsed_and_named_in_errors() {
     let err = Settings::from_vars(vars(&[("SPILLFRAME_MEMORY_LIMIT", "huge")]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("SPILLFRAME_MEMORY_LIMIT") && err.contains("huge"), "{err}");
+    assert!(
+        err.contains("SPILLFRAME_MEMORY_LIMIT") && err.contains("huge"),
+        "{err}"
+    );
     let err = Settings::from_vars(vars(&[("SPILLFRAME_BATCH_SIZE", "0")]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("batch_size") && err.contains("SPILLFRAME_BATCH_SIZE"), "{err}");
+    assert!(
+        err.contains("batch_size") && err.contains("SPILLFRAME_BATCH_SIZE"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -36,13 +47,30 @@ fn config_file_is_parsed_and_errors_name_the_field() {
     let s = Settings::from_toml("memory_limit = 1048576\n", p).unwrap();
     assert_eq!(s.memory_limit, Some(MemoryLimit::Bytes(1 << 20)));
 
-    let err = Settings::from_toml("memory_limt = \"1GiB\"\n", p).unwrap_err().to_string();
-    assert!(err.contains("memory_limt") && err.contains("spillframe.toml"), "{err}");
-    let err = Settings::from_toml("target_partitions = -1\n", p).unwrap_err().to_string();
-    assert!(err.contains("target_partitions") && err.contains("-1"), "{err}");
-    let err = Settings::from_toml("memory_limit = \"2 parsecs\"\n", p).unwrap_err().to_string();
-    assert!(err.contains("memory_limit") && err.contains("2 parsecs"), "{err}");
-    let err = Settings::from_toml("batch_size = \"many\"\n", p).unwrap_err().to_string();
+    let err = Settings::from_toml("memory_limt = \"1GiB\"\n", p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("memory_limt") && err.contains("spillframe.toml"),
+        "{err}"
+    );
+    let err = Settings::from_toml("target_partitions = -1\n", p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("target_partitions") && err.contains("-1"),
+        "{err}"
+    );
+    let err = Settings::from_toml("memory_limit = \"2 parsecs\"\n", p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("memory_limit") && err.contains("2 parsecs"),
+        "{err}"
+    );
+    let err = Settings::from_toml("batch_size = \"many\"\n", p)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("batch_size"), "{err}");
 }
 

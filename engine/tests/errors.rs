@@ -1,5 +1,5 @@
-use spillframe_engine::prelude::*;
 use spillframe_engine::Error;
+use spillframe_engine::prelude::*;
 
 use crate::common::*;
 
@@ -20,13 +20,33 @@ fn missing_file_is_named() {
 fn missing_column_is_named_at_the_action() {
     let s = session();
     let lf = s.read_csv(data("people.csv")).unwrap();
-    let err = lf.clone().select(["nope"]).collect().unwrap_err().to_string();
+    let err = lf
+        .clone()
+        .select(["nope"])
+        .collect()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nope"), "{err}");
-    let err = lf.clone().filter(col("agee").gt(lit(3))).count().unwrap_err().to_string();
+    let err = lf
+        .clone()
+        .filter(col("agee").gt(lit(3)))
+        .count()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("agee"), "{err}");
-    let err = lf.clone().drop(["salery"]).collect().unwrap_err().to_string();
+    let err = lf
+        .clone()
+        .drop(["salery"])
+        .collect()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("salery") && err.contains("salary"), "{err}");
-    let err = lf.clone().rename(["x"], ["y"]).collect().unwrap_err().to_string();
+    let err = lf
+        .clone()
+        .rename(["x"], ["y"])
+        .collect()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("'x'"), "{err}");
     let err = lf
         .clone()
@@ -36,7 +56,11 @@ fn missing_column_is_named_at_the_action() {
         .to_string();
     assert!(err.contains("missing_key"), "{err}");
     let o = s.read_csv(data("orders.csv")).unwrap();
-    let err = lf.inner_join(o, ["id"], ["pid"]).collect().unwrap_err().to_string();
+    let err = lf
+        .inner_join(o, ["id"], ["pid"])
+        .collect()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("pid"), "{err}");
 }
 
@@ -50,7 +74,10 @@ fn type_mismatch_is_reported() {
         .collect()
         .unwrap_err()
         .to_string();
-    assert!(err.to_lowercase().contains("boolean") || err.contains("Utf8"), "{err}");
+    assert!(
+        err.to_lowercase().contains("boolean") || err.contains("Utf8"),
+        "{err}"
+    );
     let a = df!("a" => [1i64]).unwrap().lazy(&s).unwrap();
     let b = df!("b" => [1i64]).unwrap().lazy(&s).unwrap();
     let err = a.union(b).collect().unwrap_err().to_string();

@@ -10,7 +10,9 @@ fn expression_methods_match_pandas() {
         .unwrap()
         .select([
             col("id"),
-            col("city").is_in([lit("oslo"), lit("lima")]).alias("in_set"),
+            col("city")
+                .is_in([lit("oslo"), lit("lima")])
+                .alias("in_set"),
             col("age").is_between(lit(28), lit(40)).alias("between"),
             col("salary").fill_null(lit(0.0)).alias("filled"),
             col("name").str_contains("o").alias("has_o"),

@@ -39,9 +39,16 @@ fn multi_key_join() {
 fn semi_and_anti_joins_keep_left_columns() {
     let s = session();
     let (p, o) = frames(&s);
-    let t = p.clone().join(o.clone(), ["id"], ["person_id"], JoinType::Semi).collect().unwrap();
+    let t = p
+        .clone()
+        .join(o.clone(), ["id"], ["person_id"], JoinType::Semi)
+        .collect()
+        .unwrap();
     assert_matches_unordered(&t, "join_semi.csv");
-    let t = p.join(o, ["id"], ["person_id"], JoinType::Anti).collect().unwrap();
+    let t = p
+        .join(o, ["id"], ["person_id"], JoinType::Anti)
+        .collect()
+        .unwrap();
     assert_matches_unordered(&t, "join_anti.csv");
 }
 
@@ -58,7 +65,10 @@ fn cross_join_pairs_every_row() {
         .collect()
         .unwrap();
     assert_eq!(t.column_names(), ["k", "k_right", "sum"]);
-    assert_eq!(column(&t, "sum"), nums(&[11.0, 21.0, 12.0, 22.0, 13.0, 23.0]));
+    assert_eq!(
+        column(&t, "sum"),
+        nums(&[11.0, 21.0, 12.0, 22.0, 13.0, 23.0])
+    );
 }
 
 #[test]

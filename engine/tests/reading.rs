@@ -36,7 +36,10 @@ fn directories_globs_and_lists_of_files() {
         .unwrap();
     let t = sorted(list);
     // np.array_split(12 rows, 3) puts ids 1-4, 5-8, 9-12 in the parts.
-    assert_eq!(column(&t, "id"), nums(&[1.0, 2.0, 3.0, 4.0, 9.0, 10.0, 11.0, 12.0]));
+    assert_eq!(
+        column(&t, "id"),
+        nums(&[1.0, 2.0, 3.0, 4.0, 9.0, 10.0, 11.0, 12.0])
+    );
 }
 
 #[test]
@@ -73,14 +76,20 @@ fn sql_over_registered_tables() {
         .unwrap();
     assert_matches(&t, "sql_city_stats.csv");
     // A frame registered by the API joins SQL too.
-    let lf = s.read_parquet(data("people.parquet")).unwrap().filter(col("id").lt(lit(3)));
+    let lf = s
+        .read_parquet(data("people.parquet"))
+        .unwrap()
+        .filter(col("id").lt(lit(3)));
     s.register("few", &lf).unwrap();
     assert_eq!(s.sql("SELECT * FROM few").count().unwrap(), 2);
 }
 
 #[test]
 fn format_is_detected_from_the_extension() {
-    assert_eq!(FileFormat::detect("a/b.parquet").unwrap(), FileFormat::Parquet);
+    assert_eq!(
+        FileFormat::detect("a/b.parquet").unwrap(),
+        FileFormat::Parquet
+    );
     assert_eq!(FileFormat::detect("x.CSV").unwrap(), FileFormat::Csv);
     assert_eq!(FileFormat::detect("x.ndjson").unwrap(), FileFormat::Json);
     assert_eq!(FileFormat::detect("x.feather").unwrap(), FileFormat::Ipc);

@@ -53,7 +53,10 @@ fn select_rename_and_drop_shape_the_columns() {
         ["name", "id"]
     );
     assert_eq!(
-        lf.clone().rename(["id", "city"], ["pid", "town"]).columns().unwrap(),
+        lf.clone()
+            .rename(["id", "city"], ["pid", "town"])
+            .columns()
+            .unwrap(),
         ["pid", "name", "dept", "age", "salary", "town"]
     );
     assert_eq!(
@@ -78,7 +81,10 @@ fn group_by_aggregations_match_pandas() {
             col("salary").std(1).alias("salary_std"),
             len(),
         ])
-        .sort(["dept"], SortMultipleOptions::default().with_nulls_last(true))
+        .sort(
+            ["dept"],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
         .collect()
         .unwrap();
     assert_matches(&t, "groupby_dept.csv");
@@ -102,7 +108,11 @@ fn std_and_var_with_any_ddof() {
         ])
         .collect()
         .unwrap();
-    assert_rows(rows(&t), vec![nums(&[4.0, 32.0 / 7.0, 32.0 / 6.0, 2.0, 4.5])], "var/std");
+    assert_rows(
+        rows(&t),
+        vec![nums(&[4.0, 32.0 / 7.0, 32.0 / 6.0, 2.0, 4.5])],
+        "var/std",
+    );
 }
 
 #[test]
@@ -155,7 +165,10 @@ fn unique_and_distinct() {
     let t = people(&s)
         .select(["dept", "city"])
         .unique::<&str>(None)
-        .sort(["dept", "city"], SortMultipleOptions::default().with_nulls_last(true))
+        .sort(
+            ["dept", "city"],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
         .collect()
         .unwrap();
     assert_matches(&t, "unique_dept_city.csv");
@@ -188,7 +201,12 @@ fn describe_matches_pandas() {
     let s = session();
     let t = people(&s).select(["age", "salary"]).describe().unwrap();
     let (_, exp) = expected("describe.csv");
-    let stat = |name: &str| exp.iter().find(|r| r[0] == Cell::Text(name.into())).unwrap()[1..].to_vec();
+    let stat = |name: &str| {
+        exp.iter()
+            .find(|r| r[0] == Cell::Text(name.into()))
+            .unwrap()[1..]
+            .to_vec()
+    };
     let ours = |name: &str| {
         rows(&t)
             .into_iter()
@@ -197,11 +215,19 @@ fn describe_matches_pandas() {
             .to_vec()
     };
     assert_eq!(ours("count"), stat("count"));
-    for (ours_name, pandas_name) in [("mean", "mean"), ("std", "std"), ("min", "min"), ("max", "max"), ("median", "50%")] {
+    for (ours_name, pandas_name) in [
+        ("mean", "mean"),
+        ("std", "std"),
+        ("min", "min"),
+        ("max", "max"),
+        ("median", "50%"),
+    ] {
         let (a, b) = (ours(ours_name), stat(pandas_name));
         for (x, y) in a.iter().zip(&b) {
             match (x, y) {
-                (Cell::Num(x), Cell::Num(y)) => assert!((x - y).abs() < 1e-6, "{ours_name}: {x} vs {y}"),
+                (Cell::Num(x), Cell::Num(y)) => {
+                    assert!((x - y).abs() < 1e-6, "{ours_name}: {x} vs {y}")
+                }
                 _ => panic!("{ours_name}: {a:?} vs {b:?}"),
             }
         }

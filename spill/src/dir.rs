@@ -200,7 +200,9 @@ pub fn sweep(base: &Path) -> Result<SweepReport> {
                 report.bytes_freed += bytes;
                 report.removed.push(path);
             }
-            Err(e) => tracing::warn!(path = %path.display(), "cannot sweep stale spill directory: {e}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot sweep stale spill directory: {e}")
+            }
         }
     }
     Ok(report)

@@ -90,7 +90,9 @@ impl FromStr for MemoryLimit {
         };
         if let Some(f) = fraction {
             if !(f > 0.0 && f <= 1.0) {
-                return Err(invalid("a fraction of memory must be in (0, 1], e.g. 0.5 or 50%"));
+                return Err(invalid(
+                    "a fraction of memory must be in (0, 1], e.g. 0.5 or 50%",
+                ));
             }
             return Ok(MemoryLimit::Fraction(f));
         }
@@ -139,7 +141,8 @@ impl MachineMemory {
 
     /// The memory this process may use: the smaller of the physical memory and the cgroup limit.
     pub fn usable(&self) -> u64 {
-        self.cgroup_limit.map_or(self.physical, |c| c.min(self.physical))
+        self.cgroup_limit
+            .map_or(self.physical, |c| c.min(self.physical))
     }
 }
 
@@ -156,8 +159,10 @@ impl MemoryGovernor {
     pub fn new(limit: u64) -> Self {
         let top = NonZeroUsize::new(TOP_CONSUMERS_IN_ERRORS).unwrap_or(NonZeroUsize::MIN);
         let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-        let fair: Arc<dyn MemoryPool> =
-            Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit_usize), top));
+        let fair: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(limit_usize),
+            top,
+        ));
         let peak = Arc::new(PeakRecordingPool::new(fair));
         MemoryGovernor {
             limit,

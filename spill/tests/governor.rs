@@ -3,12 +3,30 @@ use spillframe_spill::{MachineMemory, MemoryGovernor, MemoryLimit};
 #[test]
 fn parses_byte_sizes_and_fractions() {
     // Expected values computed by hand: GiB = 2^30, MB = 10^6.
-    assert_eq!("2GiB".parse::<MemoryLimit>().unwrap(), MemoryLimit::Bytes(2 * 1024 * 1024 * 1024));
-    assert_eq!("512 MB".parse::<MemoryLimit>().unwrap(), MemoryLimit::Bytes(512_000_000));
-    assert_eq!("64MiB".parse::<MemoryLimit>().unwrap(), MemoryLimit::Bytes(64 << 20));
-    assert_eq!("1048576".parse::<MemoryLimit>().unwrap(), MemoryLimit::Bytes(1 << 20));
-    assert_eq!("50%".parse::<MemoryLimit>().unwrap(), MemoryLimit::Fraction(0.5));
-    assert_eq!("0.25".parse::<MemoryLimit>().unwrap(), MemoryLimit::Fraction(0.25));
+    assert_eq!(
+        "2GiB".parse::<MemoryLimit>().unwrap(),
+        MemoryLimit::Bytes(2 * 1024 * 1024 * 1024)
+    );
+    assert_eq!(
+        "512 MB".parse::<MemoryLimit>().unwrap(),
+        MemoryLimit::Bytes(512_000_000)
+    );
+    assert_eq!(
+        "64MiB".parse::<MemoryLimit>().unwrap(),
+        MemoryLimit::Bytes(64 << 20)
+    );
+    assert_eq!(
+        "1048576".parse::<MemoryLimit>().unwrap(),
+        MemoryLimit::Bytes(1 << 20)
+    );
+    assert_eq!(
+        "50%".parse::<MemoryLimit>().unwrap(),
+        MemoryLimit::Fraction(0.5)
+    );
+    assert_eq!(
+        "0.25".parse::<MemoryLimit>().unwrap(),
+        MemoryLimit::Fraction(0.25)
+    );
 }
 
 #[test]
@@ -34,11 +52,16 @@ fn pool_refuses_past_the_limit_and_records_the_peak() {
     use datafusion::execution::memory_pool::MemoryConsumer;
     let gov = MemoryGovernor::new(1000);
     let pool = gov.pool();
-    let r = MemoryConsumer::new("test").with_can_spill(true).register(&pool);
+    let r = MemoryConsumer::new("test")
+        .with_can_spill(true)
+        .register(&pool);
     r.try_grow(600).unwrap();
     assert_eq!(gov.reserved(), 600);
     let err = r.try_grow(600).unwrap_err().to_string();
-    assert!(err.contains("test"), "error should name the consumer: {err}");
+    assert!(
+        err.contains("test"),
+        "error should name the consumer: {err}"
+    );
     r.shrink(500);
     assert_eq!(gov.reserved(), 100);
     assert_eq!(gov.peak(), 600);

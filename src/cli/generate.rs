@@ -6,8 +6,8 @@ use clap::Subcommand;
 
 use super::parse_rows;
 use super::progress::count_bar;
-use crate::error::Result;
 use crate::datagen::{GeneratedFile, h2o, tpch};
+use crate::error::Result;
 
 /// What to generate.
 #[derive(Debug, Subcommand)]
@@ -106,7 +106,10 @@ fn print_files(files: &[GeneratedFile]) {
                 f.table.clone(),
                 f.rows,
                 1,
-                if f.path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-")) {
+                if f.path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+                {
                     f.path.parent().map(|p| p.to_path_buf()).unwrap_or_default()
                 } else {
                     f.path.clone()
@@ -115,6 +118,9 @@ fn print_files(files: &[GeneratedFile]) {
         }
     }
     for (table, rows, n, path) in by_table {
-        println!("{table:<10} {rows:>12} rows  {n:>3} file(s)  {}", path.display());
+        println!(
+            "{table:<10} {rows:>12} rows  {n:>3} file(s)  {}",
+            path.display()
+        );
     }
 }

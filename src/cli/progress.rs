@@ -103,9 +103,9 @@ fn new_bar(total: Option<u64>, label: &str) -> ProgressBar {
 /// A bar for a known amount of work (used by data generation).
 pub fn count_bar(total: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows",
+    ) {
         bar.set_style(style);
     }
     bar.set_prefix(label.to_string());

@@ -69,7 +69,10 @@ pub fn run(args: SqlArgs) -> Result<()> {
             ));
         };
         if name.trim().is_empty() || path.trim().is_empty() {
-            return Err(Error::argument("--table", format!("'{t}' is not NAME=PATH")));
+            return Err(Error::argument(
+                "--table",
+                format!("'{t}' is not NAME=PATH"),
+            ));
         }
         tables.push((name.trim().to_string(), path.trim().to_string()));
     }

@@ -35,10 +35,10 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use rand::seq::index::sample as sample_index;
 use rand::{RngExt, SeedableRng};
-use rand::rngs::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use super::{CHUNK_ROWS, GeneratedFile, ParquetOut, ProgressFn};
@@ -75,11 +75,17 @@ impl GroupbySpec {
         if self.rows < self.k {
             return Err(Error::argument(
                 "--rows",
-                format!("must be at least K = {} (id3 and id6 have N/K values)", self.k),
+                format!(
+                    "must be at least K = {} (id3 and id6 have N/K values)",
+                    self.k
+                ),
             ));
         }
         if self.rows / self.k > i32::MAX as u64 {
-            return Err(Error::argument("--rows", "N/K must fit in a 32-bit integer"));
+            return Err(Error::argument(
+                "--rows",
+                "N/K must fit in a 32-bit integer",
+            ));
         }
         if self.nas > 100 {
             return Err(Error::argument("--nas", "is a percentage, 0..=100"));
@@ -108,7 +114,8 @@ pub fn groupby_schema() -> SchemaRef {
 fn chunk_rng(seed: u64, stream: u64, chunk: u64) -> Xoshiro256PlusPlus {
     // Distinct, reproducible streams per (table/column group, chunk).
     Xoshiro256PlusPlus::seed_from_u64(
-        seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ chunk.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ chunk.wrapping_mul(0xD1B5_4A32_D192_ED03),
     )
 }
 
@@ -133,7 +140,9 @@ pub fn groupby_chunk(spec: &GroupbySpec, chunk: u64, len: usize) -> Result<Recor
         .collect();
     if spec.nas > 0 {
         let n_null = len * spec.nas as usize / 100;
-        for col in [&mut id1, &mut id2, &mut id3, &mut id4, &mut id5, &mut id6, &mut v1, &mut v2] {
+        for col in [
+            &mut id1, &mut id2, &mut id3, &mut id4, &mut id5, &mut id6, &mut v1, &mut v2,
+        ] {
             for i in sample_index(&mut rng, len, n_null) {
                 col[i] = None;
             }
@@ -143,10 +152,18 @@ pub fn groupby_chunk(spec: &GroupbySpec, chunk: u64, len: usize) -> Result<Recor
         }
     }
     let fmt3 = |v: &[Option<i32>]| -> ArrayRef {
-        Arc::new(v.iter().map(|x| x.map(|x| format!("id{x:03}"))).collect::<StringArray>())
+        Arc::new(
+            v.iter()
+                .map(|x| x.map(|x| format!("id{x:03}")))
+                .collect::<StringArray>(),
+        )
     };
     let fmt10 = |v: &[Option<i32>]| -> ArrayRef {
-        Arc::new(v.iter().map(|x| x.map(|x| format!("id{x:010}"))).collect::<StringArray>())
+        Arc::new(
+            v.iter()
+                .map(|x| x.map(|x| format!("id{x:010}")))
+                .collect::<StringArray>(),
+        )
     };
     let int = |v: Vec<Option<i32>>| -> ArrayRef { Arc::new(Int32Array::from(v)) };
     Ok(RecordBatch::try_new(
@@ -198,11 +215,17 @@ fn write_chunks(
 }
 
 /// Writes the groupby table to `dir/x.parquet`.
-pub fn generate_groupby(spec: &GroupbySpec, dir: &Path, progress: ProgressFn) -> Result<Vec<GeneratedFile>> {
+pub fn generate_groupby(
+    spec: &GroupbySpec,
+    dir: &Path,
+    progress: ProgressFn,
+) -> Result<Vec<GeneratedFile>> {
     spec.validate()?;
     let path = dir.join("x.parquet");
     let mut out = ParquetOut::create(&path, groupby_schema())?;
-    write_chunks(&mut out, spec.rows, progress, &|c, _, len| groupby_chunk(spec, c, len))?;
+    write_chunks(&mut out, spec.rows, progress, &|c, _, len| {
+        groupby_chunk(spec, c, len)
+    })?;
     let rows = out.finish()?;
     Ok(vec![GeneratedFile {
         table: "x".into(),
@@ -299,7 +322,10 @@ fn write_join_table(
         }
         for k in keys {
             cols.push(Arc::new(
-                k[range.clone()].iter().map(|v| Some(format!("id{v}"))).collect::<StringArray>(),
+                k[range.clone()]
+                    .iter()
+                    .map(|v| Some(format!("id{v}")))
+                    .collect::<StringArray>(),
             ));
         }
         let mut rng = chunk_rng(seed, stream, c);
@@ -318,12 +344,22 @@ fn write_join_table(
 }
 
 /// Writes `x`, `small`, `medium` and `big` to `dir/<table>.parquet`.
-pub fn generate_join(spec: &JoinSpec, dir: &Path, progress: ProgressFn) -> Result<Vec<GeneratedFile>> {
+pub fn generate_join(
+    spec: &JoinSpec,
+    dir: &Path,
+    progress: ProgressFn,
+) -> Result<Vec<GeneratedFile>> {
     if spec.rows < 10 {
-        return Err(Error::argument("--rows", "must be at least 10 for the join tables"));
+        return Err(Error::argument(
+            "--rows",
+            "must be at least 10 for the join tables",
+        ));
     }
     if spec.rows + spec.rows / 10 > i32::MAX as u64 {
-        return Err(Error::argument("--rows", "must be below 1.9e9 (keys are 32-bit)"));
+        return Err(Error::argument(
+            "--rows",
+            "must be below 1.9e9 (keys are 32-bit)",
+        ));
     }
     let (n_x, n_small, n_medium, n_big) = join_sizes(spec.rows);
     let mut rng = chunk_rng(spec.seed, 100, 0);

@@ -25,7 +25,8 @@ impl ParquetOut {
     /// an interrupted run never leaves a truncated file under the final name).
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io("cannot create directory", dir, e))?;
         }
         let tmp = path.with_extension("parquet.partial");
         let file = File::create(&tmp).map_err(|e| Error::io("cannot create file", &tmp, e))?;
@@ -33,10 +34,11 @@ impl ParquetOut {
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(CHUNK_ROWS))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| Error::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| Error::Parquet {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(ParquetOut {
             path: path.to_path_buf(),
             tmp,

@@ -10,8 +10,8 @@ use tpchgen::generators::{
     PartSuppGenerator, RegionGenerator, SupplierGenerator,
 };
 use tpchgen_arrow::{
-    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow,
-    RegionArrow, SupplierArrow,
+    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow, RegionArrow,
+    SupplierArrow,
 };
 
 use super::{GeneratedFile, ParquetOut, ProgressFn};
@@ -42,21 +42,32 @@ fn rows_at_sf1(table: &str) -> f64 {
     }
 }
 
-fn batches(
-    table: &str,
-    sf: f64,
-    part: i32,
-    parts: i32,
-) -> Box<dyn RecordBatchReader + Send> {
+fn batches(table: &str, sf: f64, part: i32, parts: i32) -> Box<dyn RecordBatchReader + Send> {
     match table {
-        "nation" => Box::new(NationArrow::new(NationGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
-        "region" => Box::new(RegionArrow::new(RegionGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
-        "part" => Box::new(PartArrow::new(PartGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
-        "supplier" => Box::new(SupplierArrow::new(SupplierGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
-        "partsupp" => Box::new(PartSuppArrow::new(PartSuppGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
-        "customer" => Box::new(CustomerArrow::new(CustomerGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
-        "orders" => Box::new(OrderArrow::new(OrderGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
-        _ => Box::new(LineItemArrow::new(LineItemGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS)),
+        "nation" => Box::new(
+            NationArrow::new(NationGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
+        "region" => Box::new(
+            RegionArrow::new(RegionGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
+        "part" => Box::new(
+            PartArrow::new(PartGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
+        "supplier" => Box::new(
+            SupplierArrow::new(SupplierGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
+        "partsupp" => Box::new(
+            PartSuppArrow::new(PartSuppGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
+        "customer" => Box::new(
+            CustomerArrow::new(CustomerGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
+        "orders" => Box::new(
+            OrderArrow::new(OrderGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
+        _ => Box::new(
+            LineItemArrow::new(LineItemGenerator::new(sf, part, parts)).with_batch_size(BATCH_ROWS),
+        ),
     }
 }
 
@@ -79,7 +90,13 @@ pub fn generate(sf: f64, dir: &Path, progress: ProgressFn) -> Result<Vec<Generat
         .collect();
     let total: f64 = TABLES
         .iter()
-        .map(|t| if matches!(*t, "nation" | "region") { rows_at_sf1(t) } else { rows_at_sf1(t) * sf })
+        .map(|t| {
+            if matches!(*t, "nation" | "region") {
+                rows_at_sf1(t)
+            } else {
+                rows_at_sf1(t) * sf
+            }
+        })
         .sum();
     let done = std::sync::atomic::AtomicU64::new(0);
     let files: Vec<Result<GeneratedFile>> = jobs
@@ -91,7 +108,10 @@ pub fn generate(sf: f64, dir: &Path, progress: ProgressFn) -> Result<Vec<Generat
             for batch in iter.by_ref() {
                 let batch = batch?;
                 out.write(&batch)?;
-                let d = done.fetch_add(batch.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
+                let d = done.fetch_add(
+                    batch.num_rows() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 progress(d + batch.num_rows() as u64, total as u64);
             }
             Ok(GeneratedFile {
