@@ -189,6 +189,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The data files of `format` under `dir`, recursively.
+fn data_files_in(dir: &Path, format: FileFormat) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.retain(|f| is_data_file(f, format));
+    v
+}
+
 /// Expands globs and directories into a sorted list of existing data files.
 ///
 /// An explicit file is used whatever its extension; directories and globs contribute the
@@ -199,51 +207,39 @@ pub fn resolve(paths: &[String], format: FileFormat) -> Result<Vec<PathBuf>> {
     }
     let mut files = Vec::new();
     for path in paths {
-        if is_glob(path) {
+        let found: Vec<PathBuf> = if is_glob(path) {
             let matches = glob::glob(path).map_err(|e| {
                 Error::InvalidArgument(format!("invalid glob pattern '{path}': {e}"))
             })?;
-            let mut found: Vec<PathBuf> = matches
+            matches
                 .filter_map(|m| m.ok())
                 .flat_map(|p| {
                     if p.is_dir() {
-                        let mut v = Vec::new();
-                        walk(&p, &mut v);
-                        v.retain(|f| is_data_file(f, format));
-                        v
+                        data_files_in(&p, format)
                     } else {
                         vec![p]
                     }
                 })
-                .collect();
-            if found.is_empty() {
-                return Err(Error::NoFiles {
-                    pattern: path.clone(),
-                    format: format.name(),
-                });
-            }
-            found.sort();
-            files.extend(found);
+                .collect()
         } else {
             let p = PathBuf::from(path);
-            if p.is_dir() {
-                let mut found = Vec::new();
-                walk(&p, &mut found);
-                found.retain(|f| is_data_file(f, format));
-                if found.is_empty() {
-                    return Err(Error::NoFiles {
-                        pattern: path.clone(),
-                        format: format.name(),
-                    });
-                }
-                found.sort();
-                files.extend(found);
-            } else if p.is_file() {
-                files.push(p);
+            if p.is_file() {
+                vec![p]
+            } else if p.is_dir() {
+                data_files_in(&p, format)
             } else {
                 return Err(Error::FileNotFound { path: p });
             }
+        };
+        if found.is_empty() {
+            return Err(Error::NoFiles {
+                pattern: path.clone(),
+                format: format.name(),
+            });
         }
+        let mut found = found;
+        found.sort();
+        files.extend(found);
     }
     Ok(files)
 }
