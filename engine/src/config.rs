@@ -4,17 +4,19 @@
 //!
 //! 1. values set on the [`SessionBuilder`](crate::SessionBuilder) (the CLI's flags land here);
 //! 2. environment variables (`SPILLFRAME_MEMORY_LIMIT`, `SPILLFRAME_SPILL_DIR`,
-//!    `SPILLFRAME_TARGET_PARTITIONS`, `SPILLFRAME_BATCH_SIZE`);
+//!    `SPILLFRAME_TARGET_PARTITIONS`, `SPILLFRAME_BATCH_SIZE`, `SPILLFRAME_MAX_SPILL`,
+//!    `SPILLFRAME_SPILL_COMPRESSION`);
 //! 3. the config file: the path in `SPILLFRAME_CONFIG`, else `./spillframe.toml` if present;
 //! 4. defaults: memory limit [`DEFAULT_MEMORY_FRACTION`] of usable memory, spill directory
-//!    `$TMPDIR/spillframe`, one partition per core, batches of 8192 rows.
+//!    `$TMPDIR/spillframe`, one partition per core, batches of 8192 rows, no cap on spill
+//!    bytes (beyond the disk's size), uncompressed spill files.
 //!
 //! [`DEFAULT_MEMORY_FRACTION`]: spillframe_spill::DEFAULT_MEMORY_FRACTION
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use spillframe_spill::MemoryLimit;
+use spillframe_spill::{Compression, MemoryLimit};
 
 use crate::error::{Error, Result};
 
@@ -37,6 +39,10 @@ pub struct Settings {
     pub target_partitions: Option<usize>,
     /// Rows per batch.
     pub batch_size: Option<usize>,
+    /// Cap on the bytes of spill files a session may hold.
+    pub max_spill: Option<u64>,
+    /// Compression of spill files (none, lz4, zstd).
+    pub spill_compression: Option<Compression>,
 }
 
 /// The config file's shape. Unknown keys are an error, so a typo names itself.
@@ -47,6 +53,8 @@ struct FileSettings {
     spill_dir: Option<PathBuf>,
     target_partitions: Option<i64>,
     batch_size: Option<i64>,
+    max_spill: Option<toml::Value>,
+    spill_compression: Option<String>,
 }
 
 impl Settings {
@@ -57,6 +65,8 @@ impl Settings {
             spill_dir: self.spill_dir.or(lower.spill_dir),
             target_partitions: self.target_partitions.or(lower.target_partitions),
             batch_size: self.batch_size.or(lower.batch_size),
+            max_spill: self.max_spill.or(lower.max_spill),
+            spill_compression: self.spill_compression.or(lower.spill_compression),
         }
     }
 
@@ -85,6 +95,12 @@ impl Settings {
                 .transpose()?,
             batch_size: get("SPILLFRAME_BATCH_SIZE")
                 .map(|v| parse_count("batch_size", &v, &origin("SPILLFRAME_BATCH_SIZE")))
+                .transpose()?,
+            max_spill: get("SPILLFRAME_MAX_SPILL")
+                .map(|v| parse_size("max_spill", &v, &origin("SPILLFRAME_MAX_SPILL")))
+                .transpose()?,
+            spill_compression: get("SPILLFRAME_SPILL_COMPRESSION")
+                .map(|v| parse_compression(&v, &origin("SPILLFRAME_SPILL_COMPRESSION")))
                 .transpose()?,
         })
     }
@@ -126,6 +142,18 @@ impl Settings {
             spill_dir: file.spill_dir,
             target_partitions: count("target_partitions", file.target_partitions)?,
             batch_size: count("batch_size", file.batch_size)?,
+            max_spill: match file.max_spill {
+                None => None,
+                Some(toml::Value::String(v)) => Some(parse_size("max_spill", &v, &origin)?),
+                Some(toml::Value::Integer(i)) => {
+                    Some(parse_size("max_spill", &i.to_string(), &origin)?)
+                }
+                Some(other) => Some(parse_size("max_spill", &other.to_string(), &origin)?),
+            },
+            spill_compression: file
+                .spill_compression
+                .map(|v| parse_compression(&v, &origin))
+                .transpose()?,
         })
     }
 
@@ -181,4 +209,34 @@ pub(crate) fn parse_count(setting: &str, value: &str, origin: &str) -> Result<us
             reason: "expected a whole number greater than zero".into(),
         }),
     }
+}
+
+/// Parses a size in bytes ("10GiB", "500MB", "1048576").
+pub(crate) fn parse_size(setting: &str, value: &str, origin: &str) -> Result<u64> {
+    match value.trim().parse::<bytesize::ByteSize>() {
+        Ok(b) if b.0 > 0 => Ok(b.0),
+        Ok(_) => Err(Error::Setting {
+            setting: setting.to_string(),
+            value: value.to_string(),
+            origin: origin.to_string(),
+            reason: "the size must be greater than zero".into(),
+        }),
+        Err(e) => Err(Error::Setting {
+            setting: setting.to_string(),
+            value: value.to_string(),
+            origin: origin.to_string(),
+            reason: format!("{e}; expected a size such as '10GiB'"),
+        }),
+    }
+}
+
+fn parse_compression(value: &str, origin: &str) -> Result<Compression> {
+    value
+        .parse::<Compression>()
+        .map_err(|reason| Error::Setting {
+            setting: "spill_compression".into(),
+            value: value.to_string(),
+            origin: origin.to_string(),
+            reason,
+        })
 }

@@ -88,6 +88,11 @@ pub enum Error {
     /// An argument to an API call that cannot be used.
     #[error("{0}")]
     InvalidArgument(String),
+    /// DataFusion's spill files reached the session's cap on spill bytes.
+    #[error(
+        "spilling stopped at the cap on spill files (setting `max_spill`); raise the cap or the memory limit ({0})"
+    )]
+    SpillCapReached(String),
     /// The session's runtime could not be started.
     #[error("cannot start the execution runtime: {0}")]
     Runtime(String),
@@ -101,7 +106,28 @@ impl From<DataFusionError> for Error {
         // Unwrap the layers DataFusion adds so that the message is the cause itself.
         match e {
             DataFusionError::Context(ctx, inner) if ctx.is_empty() => Error::from(*inner),
-            DataFusionError::Shared(shared) => Error::DataFusion(shared),
+            DataFusionError::Context(ctx, inner) => match Error::from(*inner) {
+                // A spill-layer error names its file already; the context adds nothing.
+                spill @ (Error::Spill(_) | Error::SpillCapReached(_)) => spill,
+                other => Error::DataFusion(Arc::new(DataFusionError::Context(
+                    ctx,
+                    Box::new(DataFusionError::External(Box::new(other))),
+                ))),
+            },
+            DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
+                Ok(owned) => Error::from(owned),
+                Err(shared) => Error::DataFusion(shared),
+            },
+            DataFusionError::External(b) => match b.downcast::<spillframe_spill::Error>() {
+                Ok(spill) => Error::Spill(Arc::new(*spill)),
+                Err(b) => match b.downcast::<Error>() {
+                    Ok(engine) => *engine,
+                    Err(b) => Error::DataFusion(Arc::new(DataFusionError::External(b))),
+                },
+            },
+            DataFusionError::ResourcesExhausted(msg) if msg.contains("max_temp_directory_size") => {
+                Error::SpillCapReached(msg)
+            }
             other => Error::DataFusion(Arc::new(other)),
         }
     }

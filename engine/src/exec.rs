@@ -25,12 +25,16 @@ pub struct QueryMetrics {
     pub memory_limit: u64,
     /// Peak memory reserved through the session's memory pool during the query.
     pub peak_memory: u64,
-    /// Bytes written to spill files by operators (sort, aggregate, joins, repartition).
+    /// Bytes written to spill files: by DataFusion's operators (sort, aggregate, sort-merge
+    /// join, repartition) and by the partition store (buckets of partitioned operators,
+    /// cached frames).
     pub spilled_bytes: u64,
     /// Spill files written.
     pub spill_files: u64,
-    /// Rows written to spill files.
+    /// Rows written to spill files by DataFusion's operators.
     pub spilled_rows: u64,
+    /// Times the partition store evicted a partition from memory to disk.
+    pub partitions_evicted: u64,
 }
 
 impl fmt::Display for QueryMetrics {
@@ -44,7 +48,11 @@ impl fmt::Display for QueryMetrics {
             ByteSize(self.memory_limit),
             ByteSize(self.spilled_bytes),
             self.spill_files
-        )
+        )?;
+        if self.partitions_evicted > 0 {
+            write!(f, " · {} partitions evicted", self.partitions_evicted)?;
+        }
+        Ok(())
     }
 }
 
@@ -65,6 +73,7 @@ pub struct Query {
     task_ctx: Arc<TaskContext>,
     rows_total: Option<u64>,
     sources: Vec<std::path::PathBuf>,
+    store_before: parking_lot::Mutex<spillframe_spill::StoreMetrics>,
 }
 
 impl Query {
@@ -81,6 +90,7 @@ impl Query {
             task_ctx,
             rows_total,
             sources,
+            store_before: Default::default(),
         }
     }
 
@@ -122,13 +132,19 @@ impl Query {
 
     /// Async form of [`run`](Self::run).
     pub async fn run_async(&self) -> Result<(Vec<RecordBatch>, QueryMetrics)> {
-        let started = Instant::now();
-        self.session.governor().reset_peak();
+        let started = self.start();
         let batches = datafusion::physical_plan::collect(self.plan.clone(), self.task_ctx.clone())
             .await
             .map_err(|e| self.execution_error(e))?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         Ok((batches, self.metrics(rows, started.elapsed())))
+    }
+
+    /// Marks the start of a run: resets the peak and snapshots the store's counters.
+    pub(crate) fn start(&self) -> Instant {
+        self.session.governor().reset_peak();
+        *self.store_before.lock() = self.session.store().metrics();
+        Instant::now()
     }
 
     /// The metrics of the plan as it stands (complete after a run).
@@ -147,6 +163,11 @@ impl Query {
                 m.spilled_rows += set.spilled_rows().unwrap_or(0) as u64;
             }
         });
+        let before = *self.store_before.lock();
+        let after = self.session.store().metrics();
+        m.spilled_bytes += after.bytes_written.saturating_sub(before.bytes_written);
+        m.spill_files += after.files_written.saturating_sub(before.files_written);
+        m.partitions_evicted = after.evictions.saturating_sub(before.evictions);
         m
     }
 

@@ -9,6 +9,10 @@
 //! - [`frame`]: the lazy frame: transformations and actions;
 //! - [`expr`]: Polars-style expression methods over DataFusion's `Expr`;
 //! - [`exec`]: running a plan with progress and metrics (peak memory, bytes spilled);
+//! - [`partitioned`]: the out-of-core path for what DataFusion cannot spill (hash joins,
+//!   window partitions, holistic aggregates): hash-partition into the partition store, then
+//!   run bucket by bucket; [`partitioned::rule`] picks it from size estimates;
+//! - [`stored`]: tables and scans over the partition store;
 //! - [`table`]: the owned result type and the `df!` macro.
 //!
 //! ```
@@ -30,8 +34,10 @@ pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod frame;
+pub mod partitioned;
 pub mod session;
 pub mod source;
+pub mod stored;
 pub mod table;
 
 pub use config::Settings;
@@ -41,7 +47,7 @@ pub use expr::{ExprExt, IntoExpr, col, cols, len};
 pub use frame::{BatchIter, JoinType, LazyFrame, LazyGroupBy, SortMultipleOptions, concat};
 pub use session::{Session, SessionBuilder, SessionSettings};
 pub use source::{CsvOptions, FileFormat};
-pub use spillframe_spill::MemoryLimit;
+pub use spillframe_spill::{Compression, MemoryLimit};
 pub use table::Table;
 
 /// Everything a typical program needs, in one import.

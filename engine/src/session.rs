@@ -11,13 +11,20 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use spillframe_spill::{MachineMemory, MemoryGovernor, MemoryLimit, SpillDir};
+use spillframe_spill::{
+    Compression, DiskBudget, MachineMemory, MemoryGovernor, MemoryLimit, PartitionStore, SpillDir,
+    StoreConfig,
+};
 
 use crate::config::{DEFAULT_BATCH_SIZE, Settings};
 use crate::error::{Error, Result};
 use crate::frame::LazyFrame;
+use crate::partitioned::OutOfCoreContext;
+use crate::partitioned::rule::OutOfCoreRule;
 use crate::source::{self, CsvOptions, FileFormat};
 use crate::table::Table;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 
 /// A spillframe session: where data is read, planned and executed under one memory limit.
 ///
@@ -30,6 +37,7 @@ pub struct Session {
 
 struct SessionInner {
     ctx: SessionContext,
+    store: PartitionStore,
     governor: MemoryGovernor,
     config: SessionSettings,
     runtime: Option<tokio::runtime::Runtime>,
@@ -59,6 +67,13 @@ pub struct SessionSettings {
     pub target_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,
+    /// Cap on spill bytes, if any.
+    pub max_spill: Option<u64>,
+    /// Compression of spillframe's own spill files.
+    pub spill_compression: Compression,
+    /// Run joins, holistic aggregates and partitioned windows partitioned even when they
+    /// would fit in memory (for tests and benchmarks).
+    pub force_partitioned: bool,
 }
 
 /// Builds a [`Session`]. Values set here take precedence over environment variables and the
@@ -67,6 +82,7 @@ pub struct SessionSettings {
 pub struct SessionBuilder {
     settings: Settings,
     ignore_environment: bool,
+    force_partitioned: bool,
 }
 
 impl SessionBuilder {
@@ -101,6 +117,26 @@ impl SessionBuilder {
     /// Sets the number of rows per batch.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.settings.batch_size = Some(n);
+        self
+    }
+
+    /// Caps the bytes of spill files the session may hold; passing it fails the query with
+    /// a clear error (the session stays usable).
+    pub fn max_spill(mut self, bytes: u64) -> Self {
+        self.settings.max_spill = Some(bytes);
+        self
+    }
+
+    /// Sets the compression of spillframe's spill files.
+    pub fn spill_compression(mut self, compression: Compression) -> Self {
+        self.settings.spill_compression = Some(compression);
+        self
+    }
+
+    /// Runs hash joins, holistic aggregates and partitioned windows through partitioned
+    /// execution even when estimates say they fit in memory.
+    pub fn force_partitioned(mut self, on: bool) -> Self {
+        self.force_partitioned = on;
         self
     }
 
@@ -170,6 +206,9 @@ impl SessionBuilder {
                 .unwrap_or_else(|| std::env::temp_dir().join("spillframe")),
             target_partitions: count("target_partitions", layered.target_partitions, cores)?,
             batch_size: count("batch_size", layered.batch_size, DEFAULT_BATCH_SIZE)?,
+            max_spill: layered.max_spill,
+            spill_compression: layered.spill_compression.unwrap_or_default(),
+            force_partitioned: self.force_partitioned,
         })
     }
 
@@ -190,11 +229,33 @@ impl SessionBuilder {
             .with_mode(DiskManagerMode::Directories(vec![
                 spill_dir.path().to_path_buf(),
             ]))
-            .with_max_spill_merge_fan_in(fan_in);
+            .with_max_spill_merge_fan_in(fan_in)
+            .with_max_temp_directory_size(config.max_spill.unwrap_or(u64::MAX));
         let runtime_env = RuntimeEnvBuilder::new()
             .with_memory_pool(governor.pool())
             .with_disk_manager_builder(disk)
             .build_arc()?;
+        // One cap over both DataFusion's spill files and the partition store's.
+        let disk_budget = Arc::new(DiskBudget::new(config.max_spill));
+        disk_budget.attach_datafusion(Arc::clone(&runtime_env.disk_manager));
+        let store = PartitionStore::new(
+            StoreConfig {
+                dir: spill_dir.path().to_path_buf(),
+                // The store may fill a third of the limit (the pool's fair share may grant
+                // less); the rest is for the operators that process what it holds.
+                memory_budget: config.memory_limit / 3,
+                compression: config.spill_compression,
+            },
+            &governor.pool(),
+            disk_budget,
+        );
+        let out_of_core = Arc::new(OutOfCoreContext {
+            store: store.clone(),
+            memory_limit: config.memory_limit,
+            batch_size: config.batch_size,
+            target_partitions: config.target_partitions,
+            force: config.force_partitioned,
+        });
         let mut session_config = SessionConfig::new()
             .with_target_partitions(config.target_partitions)
             .with_batch_size(config.batch_size)
@@ -218,6 +279,7 @@ impl SessionBuilder {
             .with_config(session_config)
             .with_runtime_env(runtime_env)
             .with_default_features()
+            .with_physical_optimizer_rules(physical_rules(out_of_core))
             .build();
         let ctx = SessionContext::new_with_state(state);
 
@@ -237,6 +299,7 @@ impl SessionBuilder {
         Ok(Session {
             inner: Arc::new(SessionInner {
                 ctx,
+                store,
                 governor,
                 config,
                 runtime: Some(runtime),
@@ -244,6 +307,18 @@ impl SessionBuilder {
             }),
         })
     }
+}
+
+/// DataFusion's physical optimizer rules with spillframe's out-of-core rule placed after join
+/// selection (build sides are chosen) and before distribution and sort enforcement.
+fn physical_rules(ctx: Arc<OutOfCoreContext>) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "join_selection")
+        .map_or(0, |i| i + 1);
+    rules.insert(at, Arc::new(OutOfCoreRule::new(ctx)));
+    rules
 }
 
 impl Session {
@@ -275,6 +350,11 @@ impl Session {
     /// Spill files present right now, for inspection and tests.
     pub fn spill_files(&self) -> Vec<PathBuf> {
         self.inner.spill_dir.files()
+    }
+
+    /// The partition store (cached frames, buckets of partitioned operators).
+    pub fn store(&self) -> &PartitionStore {
+        &self.inner.store
     }
 
     /// The memory governor (memory limit, reserved and peak bytes).

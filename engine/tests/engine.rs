@@ -10,5 +10,6 @@ mod config;
 mod errors;
 mod expressions;
 mod joins;
+mod out_of_core;
 mod reading;
 mod transformations;

@@ -24,6 +24,45 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A spill file failed its checks; its data is not used.
+    #[error("spill file '{path}' is corrupt: {reason}")]
+    Corrupt {
+        /// The file at fault.
+        path: PathBuf,
+        /// What did not match.
+        reason: String,
+    },
+    /// Writing a spill file would pass the session's cap on spill bytes.
+    #[error(
+        "spilling stopped at the cap of {} on spill files (setting `max_spill`), while writing '{path}'; raise the cap or the memory limit",
+        bytesize::ByteSize(*cap)
+    )]
+    SpillCapReached {
+        /// The cap in bytes.
+        cap: u64,
+        /// The file that would have passed it.
+        path: PathBuf,
+    },
+    /// The disk holding the spill directory is full.
+    #[error(
+        "the disk is full while writing spill file '{path}'; free space or set `spill_dir` to a larger disk"
+    )]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+    },
+    /// Arrow could not encode or decode a spill file.
+    #[error("spill file '{path}': {source}")]
+    Arrow {
+        /// The file at fault.
+        path: PathBuf,
+        /// Arrow's error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A stored partition does not exist (it was removed, or belongs to another store).
+    #[error("partition {0} is not in the partition store")]
+    UnknownPartition(u64),
     /// The machine's memory could not be read.
     #[error("cannot read the machine's memory size: {0}")]
     MachineMemory(String),
@@ -33,6 +72,13 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    pub(crate) fn arrow(path: &std::path::Path, source: arrow::error::ArrowError) -> Self {
+        Error::Arrow {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

@@ -8,13 +8,21 @@
 //!   of the session reserves from.
 //! - [`dir`]: the per-session spill directory, guarded by an owner lock so that directories
 //!   left behind by crashed processes are found and swept at the next start.
+//! - [`file`]: spill files: Arrow IPC file format with a checksum trailer, mapped back zero-copy;
+//!   the [`DiskBudget`] that caps the bytes a session may spill.
+//! - [`store`]: the [`PartitionStore`] of materialised partitions, which evicts the least
+//!   recently used ones to spill files when memory runs short.
 //!
 //! The engine crate builds a DataFusion runtime from these pieces.
 
 pub mod dir;
 pub mod error;
+pub mod file;
 pub mod governor;
+pub mod store;
 
 pub use dir::{SpillDir, SweepReport};
 pub use error::{Error, Result};
+pub use file::{Compression, DiskBudget, SpillFile, SpillWriter};
 pub use governor::{DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit};
+pub use store::{Location, PartitionId, PartitionInfo, PartitionStore, StoreConfig, StoreMetrics};

@@ -1,4 +1,6 @@
 //! Integration tests of the spill crate (one test binary; each area is a module).
 
 mod dir;
+mod file;
 mod governor;
+mod store;

@@ -1,0 +1,290 @@
+//! Plans over the partition store: [`StoredTable`] (a `TableProvider`) and [`StoreScanExec`]
+//! (its scan), so that DataFusion reads stored partitions wherever they are: in memory, or
+//! mapped from spill files.
+//!
+//! A [`StoredPartitions`] set owns its partitions: they are removed from the store (memory
+//! released, files deleted) when the last table, frame or plan holding the set is dropped.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session as CatalogSession;
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Statistics, project_schema};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::statistics::StatisticsArgs;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use spillframe_spill::{PartitionId, PartitionStore};
+
+/// A set of stored partitions with one schema, grouped into the partitions a scan outputs.
+/// Removes them from the store when dropped.
+pub struct StoredPartitions {
+    store: PartitionStore,
+    schema: SchemaRef,
+    /// `groups[i]` lists the store partitions read, in order, by output partition `i`.
+    groups: Vec<Vec<PartitionId>>,
+    /// Whether dropping the set removes the partitions.
+    owned: bool,
+}
+
+impl StoredPartitions {
+    /// Takes ownership of `groups` (store partitions of `schema`).
+    pub fn new(store: PartitionStore, schema: SchemaRef, groups: Vec<Vec<PartitionId>>) -> Self {
+        StoredPartitions {
+            store,
+            schema,
+            groups,
+            owned: true,
+        }
+    }
+
+    /// Refers to `groups` without owning them: dropping the set leaves them in the store.
+    pub fn borrowed(
+        store: PartitionStore,
+        schema: SchemaRef,
+        groups: Vec<Vec<PartitionId>>,
+    ) -> Self {
+        StoredPartitions {
+            store,
+            schema,
+            groups,
+            owned: false,
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The store partitions, by output partition.
+    pub fn groups(&self) -> &[Vec<PartitionId>] {
+        &self.groups
+    }
+
+    /// Rows and bytes (memory plus disk) stored.
+    pub fn size(&self) -> (u64, u64) {
+        let mut rows = 0;
+        let mut bytes = 0;
+        for id in self.groups.iter().flatten() {
+            if let Ok(info) = self.store.info(*id) {
+                rows += info.rows;
+                bytes += info.memory_bytes + info.disk_bytes;
+            }
+        }
+        (rows, bytes)
+    }
+
+    fn statistics(&self) -> Statistics {
+        let (rows, bytes) = self.size();
+        Statistics::new_unknown(&self.schema)
+            .with_num_rows(Precision::Exact(rows as usize))
+            .with_total_byte_size(Precision::Inexact(bytes as usize))
+    }
+}
+
+impl Drop for StoredPartitions {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        for id in self.groups.iter().flatten() {
+            self.store.remove(*id);
+        }
+    }
+}
+
+impl fmt::Debug for StoredPartitions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredPartitions")
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+/// A table whose data lives in the partition store.
+#[derive(Debug, Clone)]
+pub struct StoredTable {
+    parts: Arc<StoredPartitions>,
+}
+
+impl StoredTable {
+    /// A table over `parts`.
+    pub fn new(parts: Arc<StoredPartitions>) -> Self {
+        StoredTable { parts }
+    }
+
+    /// The stored partitions.
+    pub fn partitions(&self) -> &Arc<StoredPartitions> {
+        &self.parts
+    }
+}
+
+#[async_trait]
+impl TableProvider for StoredTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.parts.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(StoreScanExec::new(
+            Arc::clone(&self.parts),
+            projection.cloned(),
+        )?))
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        Some(self.parts.statistics())
+    }
+}
+
+/// Scans stored partitions: output partition `i` reads the store partitions of group `i`.
+#[derive(Debug)]
+pub struct StoreScanExec {
+    parts: Arc<StoredPartitions>,
+    projection: Option<Vec<usize>>,
+    props: Arc<PlanProperties>,
+}
+
+impl StoreScanExec {
+    /// A scan of `parts`, keeping the columns in `projection` (all when `None`).
+    pub fn new(
+        parts: Arc<StoredPartitions>,
+        projection: Option<Vec<usize>>,
+    ) -> datafusion::common::Result<Self> {
+        let schema = project_schema(&parts.schema, projection.as_ref())?;
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(parts.groups.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(StoreScanExec {
+            parts,
+            projection,
+            props: Arc::new(props),
+        })
+    }
+}
+
+impl DisplayAs for StoreScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let (rows, bytes) = self.parts.size();
+        write!(
+            f,
+            "StoreScanExec: partitions={}, rows={rows}, bytes={}",
+            self.parts.groups.iter().map(Vec::len).sum::<usize>(),
+            bytesize::ByteSize(bytes)
+        )
+    }
+}
+
+impl ExecutionPlan for StoreScanExec {
+    fn name(&self) -> &str {
+        "StoreScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
+    ) -> datafusion::common::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        let ids = self
+            .parts
+            .groups
+            .get(partition)
+            .cloned()
+            .unwrap_or_default();
+        let parts = Arc::clone(&self.parts);
+        let projection = self.projection.clone();
+        let schema = self.schema();
+        let stream = futures::stream::iter(ids)
+            .map(move |id| read_projected(&parts, id, projection.as_deref()))
+            .flat_map(|r: datafusion::common::Result<Vec<RecordBatch>>| {
+                futures::stream::iter(match r {
+                    Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                })
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> datafusion::common::Result<Arc<Statistics>> {
+        if args.partition().is_some() {
+            return Ok(Arc::new(Statistics::new_unknown(&self.schema())));
+        }
+        let stats = self.parts.statistics();
+        Ok(Arc::new(match &self.projection {
+            Some(p) => stats.project(Some(p)),
+            None => stats,
+        }))
+    }
+}
+
+use futures::StreamExt as _;
+
+fn read_projected(
+    parts: &StoredPartitions,
+    id: PartitionId,
+    projection: Option<&[usize]>,
+) -> datafusion::common::Result<Vec<RecordBatch>> {
+    let batches = parts
+        .store
+        .read(id)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    match projection {
+        None => Ok(batches),
+        Some(p) => batches
+            .iter()
+            .map(|b| b.project(p).map_err(DataFusionError::from))
+            .collect(),
+    }
+}

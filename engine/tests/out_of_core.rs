@@ -1,0 +1,284 @@
+//! Out-of-core: the same query under (a) one partition and no memory pressure and (b) several
+//! partitions and a memory limit several times smaller than the data must give identical
+//! results, and (b) must have spilled. The reference run (a) uses DataFusion's in-memory
+//! operators, so it is an independent answer for the partitioned paths of (b).
+
+use std::sync::OnceLock;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use spillframe_engine::{QueryMetrics, Session, Table};
+use std::sync::Arc;
+
+/// The memory limit of the constrained runs.
+const TIGHT_LIMIT: u64 = 12 << 20;
+const LEFT_ROWS: usize = 600_000;
+const RIGHT_ROWS: usize = 400_000;
+
+struct Data {
+    _dir: tempfile::TempDir,
+    left: String,
+    right: String,
+}
+
+/// A small deterministic generator (xorshift64*), so no dependency decides the data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> i64 {
+        (self.next() % n) as i64
+    }
+}
+
+fn data() -> &'static Data {
+    static DATA: OnceLock<Data> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let session = reference();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        // left: k has ~200k distinct values (about 3 rows each), g has 500 groups.
+        let k: Vec<i64> = (0..LEFT_ROWS).map(|_| rng.below(200_000)).collect();
+        let g: Vec<i64> = (0..LEFT_ROWS).map(|_| rng.below(500)).collect();
+        let v: Vec<i64> = (0..LEFT_ROWS).map(|_| rng.below(1000)).collect();
+        let s: Vec<String> = (0..LEFT_ROWS)
+            .map(|_| format!("name-{:05}", rng.below(20_000)))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("g", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        let left = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(k)),
+                Arc::new(Int64Array::from(g)),
+                Arc::new(Int64Array::from(v)),
+                Arc::new(StringArray::from(s)),
+            ],
+        )
+        .unwrap();
+        // right: k over a wider range (some keys only on one side), ~1.3 rows per key.
+        let rk: Vec<i64> = (0..RIGHT_ROWS).map(|_| rng.below(300_000)).collect();
+        let rw: Vec<i64> = (0..RIGHT_ROWS).map(|_| rng.below(10_000)).collect();
+        let rschema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("w", DataType::Int64, false),
+        ]));
+        let right = RecordBatch::try_new(
+            rschema,
+            vec![
+                Arc::new(Int64Array::from(rk)),
+                Arc::new(Int64Array::from(rw)),
+            ],
+        )
+        .unwrap();
+        let lpath = dir.path().join("left.parquet");
+        let rpath = dir.path().join("right.parquet");
+        session
+            .from_batches(vec![left])
+            .unwrap()
+            .write_parquet(&lpath)
+            .unwrap();
+        session
+            .from_batches(vec![right])
+            .unwrap()
+            .write_parquet(&rpath)
+            .unwrap();
+        Data {
+            left: lpath.to_string_lossy().into_owned(),
+            right: rpath.to_string_lossy().into_owned(),
+            _dir: dir,
+        }
+    })
+}
+
+fn reference() -> Session {
+    Session::builder()
+        .memory_limit_bytes(8 << 30)
+        .target_partitions(1)
+        .ignore_environment()
+        .build()
+        .unwrap()
+}
+
+fn tight() -> Session {
+    Session::builder()
+        .memory_limit_bytes(TIGHT_LIMIT)
+        .target_partitions(3)
+        .ignore_environment()
+        .build()
+        .unwrap()
+}
+
+fn register(session: &Session) {
+    let d = data();
+    session.register_path("l", &d.left).unwrap();
+    session.register_path("r", &d.right).unwrap();
+}
+
+/// Every row as text, in result order.
+fn lines(t: &Table) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("∅");
+    let mut out = Vec::new();
+    for b in t.batches() {
+        let f: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                f.iter()
+                    .map(|x| x.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    out
+}
+
+/// Runs `sql` both ways and compares; `ordered` compares row order too. Returns the
+/// constrained run's metrics.
+fn differential(sql: &str, ordered: bool) -> QueryMetrics {
+    let a = reference();
+    register(&a);
+    let (expected, _) = a.sql(sql).collect_with_metrics().unwrap();
+    let b = tight();
+    register(&b);
+    let (actual, metrics) = b
+        .sql(sql)
+        .collect_with_metrics()
+        .unwrap_or_else(|e| panic!("{sql}\nfailed under {TIGHT_LIMIT} bytes: {e}"));
+    let (mut e, mut x) = (lines(&expected), lines(&actual));
+    assert!(!e.is_empty(), "{sql}: the reference result is empty");
+    if !ordered {
+        e.sort();
+        x.sort();
+    }
+    assert_eq!(e.len(), x.len(), "{sql}: row counts differ");
+    if let Some(i) = (0..e.len()).find(|&i| e[i] != x[i]) {
+        panic!("{sql}: row {i} differs: expected {} got {}", e[i], x[i]);
+    }
+    assert!(
+        metrics.spilled_bytes > 0,
+        "{sql}: nothing spilled under {TIGHT_LIMIT} bytes ({metrics})"
+    );
+    assert!(
+        b.spill_files().is_empty(),
+        "{sql}: spill files left after the query: {:?}",
+        b.spill_files()
+    );
+    assert_eq!(
+        b.store().metrics().partitions,
+        0,
+        "{sql}: partitions left in the store"
+    );
+    metrics
+}
+
+#[test]
+fn group_by_with_many_groups() {
+    differential(
+        "SELECT k, count(*) AS n, sum(v) AS sv, min(s) AS ms, max(v) AS mv FROM l GROUP BY k",
+        false,
+    );
+}
+
+#[test]
+fn holistic_aggregates_by_group() {
+    let m = differential(
+        "SELECT k % 50000 AS kk, median(v) AS med, count(DISTINCT g) AS dg FROM l GROUP BY k % 50000",
+        false,
+    );
+    assert!(m.partitions_evicted > 0, "buckets were not evicted: {m}");
+}
+
+#[test]
+fn inner_and_outer_joins_with_both_sides_over_the_limit() {
+    for join in ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"] {
+        differential(
+            &format!("SELECT l.k, l.v, r.k AS rk, r.w FROM l {join} r ON l.k = r.k"),
+            false,
+        );
+    }
+}
+
+#[test]
+fn semi_and_anti_joins_with_both_sides_over_the_limit() {
+    for join in [
+        "LEFT SEMI JOIN",
+        "LEFT ANTI JOIN",
+        "RIGHT SEMI JOIN",
+        "RIGHT ANTI JOIN",
+    ] {
+        let cols = if join.starts_with("LEFT") {
+            "l.k, l.v, l.s"
+        } else {
+            "r.k, r.w"
+        };
+        differential(
+            &format!("SELECT {cols} FROM l {join} r ON l.k = r.k"),
+            false,
+        );
+    }
+}
+
+#[test]
+fn join_with_extra_condition() {
+    differential(
+        "SELECT l.k, l.v, r.w FROM l LEFT JOIN r ON l.k = r.k AND r.w > l.v * 5",
+        false,
+    );
+}
+
+#[test]
+fn multi_key_sort() {
+    differential("SELECT * FROM l ORDER BY g, v DESC, s, k", true);
+}
+
+#[test]
+fn window_functions_with_partition_by() {
+    differential(
+        "SELECT k, g, v, \
+           row_number() OVER (PARTITION BY g ORDER BY v, k, s) AS rn, \
+           sum(v) OVER (PARTITION BY g) AS total, \
+           rank() OVER (PARTITION BY g ORDER BY v) AS rk \
+         FROM l",
+        false,
+    );
+}
+
+#[test]
+fn window_functions_without_partition_by() {
+    differential(
+        "SELECT k, v, s, \
+           row_number() OVER (ORDER BY k, v, s) AS rn, \
+           sum(v) OVER (ORDER BY k, v, s ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running \
+         FROM l",
+        false,
+    );
+}
+
+#[test]
+fn distinct_rows() {
+    differential("SELECT DISTINCT k, g FROM l", false);
+}
+
+#[test]
+fn union_distinct_and_all() {
+    differential("SELECT k, v FROM l UNION SELECT k, w FROM r", false);
+    differential(
+        "SELECT k, v FROM l UNION ALL SELECT k, w FROM r ORDER BY k, v",
+        true,
+    );
+}

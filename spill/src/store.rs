@@ -1,0 +1,470 @@
+//! The partition store: materialised partitions, in memory while they fit, on disk when not.
+//!
+//! A *partition* is an ordered list of record batches with one schema: a cached frame's slice,
+//! a hash bucket of a partitioned join or aggregate, the result of a user function. The store
+//! holds them under a memory budget:
+//!
+//! - Appending reserves the batch's memory from the session's DataFusion pool (as a spillable
+//!   consumer named `PartitionStore`) *and* against the store's own budget. When either says
+//!   no, the least recently used partition that has batches in memory is *evicted*: its batches
+//!   are written to one [spill file](crate::file) and their memory released. A batch that is
+//!   larger than everything that could be freed goes straight to disk.
+//! - Reading returns the partition's batches in the order they were appended: first those in
+//!   spill files (mapped, zero-copy), then those still in memory. Reads mark the partition as
+//!   recently used; a read does not bring spilled data back into memory.
+//! - [`PartitionStore::take`] reads and removes in one step, for data used once (the buckets
+//!   of a partitioned join).
+//!
+//! Each partition knows its [`Location`], size, row count and lineage (a description of how it
+//! was made). Dropping the store, or removing a partition, deletes its files.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::file::{Compression, DiskBudget, SpillFile, SpillWriter};
+
+/// Identifies a partition within its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionId(pub u64);
+
+impl fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a partition's batches are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// Every batch is in memory.
+    Memory,
+    /// Every batch is in spill files.
+    Disk,
+    /// Older batches are in spill files, newer ones in memory.
+    MemoryAndDisk,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Location::Memory => "memory",
+            Location::Disk => "disk",
+            Location::MemoryAndDisk => "memory+disk",
+        })
+    }
+}
+
+/// A description of one stored partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// The partition.
+    pub id: PartitionId,
+    /// Where its batches are.
+    pub location: Location,
+    /// Rows stored.
+    pub rows: u64,
+    /// Bytes held in memory.
+    pub memory_bytes: u64,
+    /// Bytes in spill files.
+    pub disk_bytes: u64,
+    /// The spill files holding it, oldest first.
+    pub files: Vec<PathBuf>,
+    /// How it was made, when known (e.g. "bucket 3 of join build side").
+    pub lineage: Option<String>,
+}
+
+/// Counters over the store's life; take differences around a query for per-query figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMetrics {
+    /// Partitions stored right now.
+    pub partitions: u64,
+    /// Bytes in memory right now.
+    pub memory_bytes: u64,
+    /// Bytes of the store's spill files on disk right now.
+    pub disk_bytes: u64,
+    /// Evictions so far: each wrote one partition's in-memory batches to a spill file.
+    pub evictions: u64,
+    /// Spill files written so far (by evictions and by batches too big for memory).
+    pub files_written: u64,
+    /// Bytes written to spill files so far.
+    pub bytes_written: u64,
+}
+
+/// Settings of a [`PartitionStore`].
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Directory for the store's spill files (the session's spill directory).
+    pub dir: PathBuf,
+    /// Most bytes the store keeps in memory, whatever the pool would grant.
+    pub memory_budget: u64,
+    /// Compression of spill files.
+    pub compression: Compression,
+}
+
+/// The partition store. Cheap to clone; clones share the partitions.
+#[derive(Clone)]
+pub struct PartitionStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: StoreConfig,
+    disk: Arc<DiskBudget>,
+    reservation: MemoryReservation,
+    slots: Mutex<HashMap<PartitionId, Arc<Slot>>>,
+    memory_used: AtomicU64,
+    next_id: AtomicU64,
+    clock: AtomicU64,
+    evictions: AtomicU64,
+    next_file: AtomicU64,
+}
+
+/// One partition. The atomics let eviction pick a victim without locking every partition.
+struct Slot {
+    id: PartitionId,
+    last_used: AtomicU64,
+    memory_bytes: AtomicU64,
+    data: Mutex<Partition>,
+}
+
+struct Partition {
+    schema: SchemaRef,
+    files: Vec<SpillFile>,
+    memory: Vec<RecordBatch>,
+    rows: u64,
+    lineage: Option<String>,
+    removed: bool,
+}
+
+impl fmt::Debug for PartitionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartitionStore")
+            .field("dir", &self.inner.config.dir)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl PartitionStore {
+    /// A store reserving memory from `pool` and charging spill files to `disk`.
+    pub fn new(config: StoreConfig, pool: &Arc<dyn MemoryPool>, disk: Arc<DiskBudget>) -> Self {
+        let reservation = MemoryConsumer::new("PartitionStore")
+            .with_can_spill(true)
+            .register(pool);
+        PartitionStore {
+            inner: Arc::new(Inner {
+                config,
+                disk,
+                reservation,
+                slots: Mutex::new(HashMap::new()),
+                memory_used: AtomicU64::new(0),
+                next_id: AtomicU64::new(0),
+                clock: AtomicU64::new(0),
+                evictions: AtomicU64::new(0),
+                next_file: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The directory spill files go to.
+    pub fn dir(&self) -> &Path {
+        &self.inner.config.dir
+    }
+
+    /// The store's own memory budget in bytes.
+    pub fn memory_budget(&self) -> u64 {
+        self.inner.config.memory_budget
+    }
+
+    /// Creates an empty partition for batches of `schema`.
+    pub fn create(&self, schema: SchemaRef, lineage: Option<String>) -> PartitionId {
+        let id = PartitionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let slot = Arc::new(Slot {
+            id,
+            last_used: AtomicU64::new(self.tick()),
+            memory_bytes: AtomicU64::new(0),
+            data: Mutex::new(Partition {
+                schema,
+                files: Vec::new(),
+                memory: Vec::new(),
+                rows: 0,
+                lineage,
+                removed: false,
+            }),
+        });
+        self.inner.slots.lock().insert(id, slot);
+        id
+    }
+
+    /// Stores `batches` as a new partition.
+    pub fn put(
+        &self,
+        schema: SchemaRef,
+        batches: impl IntoIterator<Item = RecordBatch>,
+        lineage: Option<String>,
+    ) -> Result<PartitionId> {
+        let id = self.create(schema, lineage);
+        for b in batches {
+            if let Err(e) = self.append(id, b) {
+                self.remove(id);
+                return Err(e);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Appends a batch to a partition, evicting least recently used partitions to disk when
+    /// memory is short.
+    pub fn append(&self, id: PartitionId, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let slot = self.slot(id)?;
+        slot.last_used.store(self.tick(), Ordering::Relaxed);
+        let size = batch.get_array_memory_size() as u64;
+        loop {
+            if self.try_reserve(size) {
+                let mut part = slot.data.lock();
+                if part.removed {
+                    self.release(size);
+                    return Err(Error::UnknownPartition(id.0));
+                }
+                part.rows += batch.num_rows() as u64;
+                part.memory.push(batch);
+                slot.memory_bytes.fetch_add(size, Ordering::Relaxed);
+                return Ok(());
+            }
+            match self.lru_victim() {
+                Some(victim) => self.evict_slot(&victim)?,
+                None => {
+                    // Nothing left to evict: this batch alone is too big for memory.
+                    let mut part = slot.data.lock();
+                    if part.removed {
+                        return Err(Error::UnknownPartition(id.0));
+                    }
+                    let file = self.write_file(id, &part.schema, std::slice::from_ref(&batch))?;
+                    part.rows += batch.num_rows() as u64;
+                    part.files.push(file);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The partition's batches in append order. Spilled batches are mapped from their files
+    /// (after their checksum is verified); nothing is brought back into memory.
+    pub fn read(&self, id: PartitionId) -> Result<Vec<RecordBatch>> {
+        let slot = self.slot(id)?;
+        slot.last_used.store(self.tick(), Ordering::Relaxed);
+        let part = slot.data.lock();
+        let mut out = Vec::new();
+        for f in &part.files {
+            out.extend(f.read()?);
+        }
+        out.extend(part.memory.iter().cloned());
+        Ok(out)
+    }
+
+    /// Reads a partition and removes it from the store.
+    ///
+    /// The memory the batches held is released from the store's reservation, so the caller
+    /// must account for them if it keeps them.
+    pub fn take(&self, id: PartitionId) -> Result<Vec<RecordBatch>> {
+        let out = self.read(id)?;
+        self.remove(id);
+        Ok(out)
+    }
+
+    /// Removes a partition, releasing its memory and deleting its files. Unknown ids are
+    /// ignored.
+    pub fn remove(&self, id: PartitionId) {
+        let Some(slot) = self.inner.slots.lock().remove(&id) else {
+            return;
+        };
+        let mut part = slot.data.lock();
+        part.removed = true;
+        part.memory.clear();
+        part.files.clear();
+        let bytes = slot.memory_bytes.swap(0, Ordering::Relaxed);
+        self.release(bytes);
+    }
+
+    /// The partition's schema.
+    pub fn schema(&self, id: PartitionId) -> Result<SchemaRef> {
+        Ok(Arc::clone(&self.slot(id)?.data.lock().schema))
+    }
+
+    /// A description of the partition.
+    pub fn info(&self, id: PartitionId) -> Result<PartitionInfo> {
+        let slot = self.slot(id)?;
+        let part = slot.data.lock();
+        let memory_bytes = slot.memory_bytes.load(Ordering::Relaxed);
+        let location = match (part.memory.is_empty(), part.files.is_empty()) {
+            (_, true) => Location::Memory,
+            (true, false) => Location::Disk,
+            (false, false) => Location::MemoryAndDisk,
+        };
+        Ok(PartitionInfo {
+            id,
+            location,
+            rows: part.rows,
+            memory_bytes,
+            disk_bytes: part.files.iter().map(SpillFile::bytes).sum(),
+            files: part.files.iter().map(|f| f.path().to_path_buf()).collect(),
+            lineage: part.lineage.clone(),
+        })
+    }
+
+    /// Descriptions of every partition, by id.
+    pub fn infos(&self) -> Vec<PartitionInfo> {
+        let mut ids: Vec<PartitionId> = self.inner.slots.lock().keys().copied().collect();
+        ids.sort();
+        ids.into_iter()
+            .filter_map(|id| self.info(id).ok())
+            .collect()
+    }
+
+    /// Writes the partition's in-memory batches to disk now.
+    pub fn evict(&self, id: PartitionId) -> Result<()> {
+        let slot = self.slot(id)?;
+        self.evict_slot(&slot)
+    }
+
+    /// Evicts least recently used partitions until at most `bytes` are held in memory.
+    pub fn shrink_to(&self, bytes: u64) -> Result<()> {
+        while self.inner.memory_used.load(Ordering::Relaxed) > bytes {
+            match self.lru_victim() {
+                Some(victim) => self.evict_slot(&victim)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Counters and current sizes.
+    pub fn metrics(&self) -> StoreMetrics {
+        let slots = self.inner.slots.lock();
+        StoreMetrics {
+            partitions: slots.len() as u64,
+            memory_bytes: self.inner.memory_used.load(Ordering::Relaxed),
+            disk_bytes: self.inner.disk.used(),
+            evictions: self.inner.evictions.load(Ordering::Relaxed),
+            files_written: self.inner.disk.files_written(),
+            bytes_written: self.inner.disk.bytes_written(),
+        }
+    }
+
+    /// The disk budget the store charges.
+    pub fn disk_budget(&self) -> &Arc<DiskBudget> {
+        &self.inner.disk
+    }
+
+    fn tick(&self) -> u64 {
+        self.inner.clock.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn slot(&self, id: PartitionId) -> Result<Arc<Slot>> {
+        self.inner
+            .slots
+            .lock()
+            .get(&id)
+            .cloned()
+            .ok_or(Error::UnknownPartition(id.0))
+    }
+
+    /// Reserves `size` bytes against both the store's budget and the session pool.
+    fn try_reserve(&self, size: u64) -> bool {
+        let inner = &self.inner;
+        let before = inner.memory_used.fetch_add(size, Ordering::Relaxed);
+        if before + size > inner.config.memory_budget {
+            inner.memory_used.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        }
+        let Ok(size_usize) = usize::try_from(size) else {
+            inner.memory_used.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        };
+        if inner.reservation.try_grow(size_usize).is_err() {
+            inner.memory_used.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn release(&self, size: u64) {
+        if size == 0 {
+            return;
+        }
+        self.inner.memory_used.fetch_sub(size, Ordering::Relaxed);
+        self.inner
+            .reservation
+            .shrink(usize::try_from(size).unwrap_or(usize::MAX));
+    }
+
+    /// The least recently used partition that holds memory.
+    fn lru_victim(&self) -> Option<Arc<Slot>> {
+        self.inner
+            .slots
+            .lock()
+            .values()
+            .filter(|s| s.memory_bytes.load(Ordering::Relaxed) > 0)
+            .min_by_key(|s| s.last_used.load(Ordering::Relaxed))
+            .cloned()
+    }
+
+    fn evict_slot(&self, slot: &Slot) -> Result<()> {
+        let mut part = slot.data.lock();
+        if part.memory.is_empty() || part.removed {
+            return Ok(());
+        }
+        let id = slot.id;
+        let file = self.write_file(id, &part.schema, &part.memory)?;
+        tracing::debug!(
+            partition = id.0,
+            rows = file.rows(),
+            bytes = file.bytes(),
+            path = %file.path().display(),
+            "evicted partition to disk"
+        );
+        part.memory.clear();
+        part.files.push(file);
+        let bytes = slot.memory_bytes.swap(0, Ordering::Relaxed);
+        drop(part);
+        self.release(bytes);
+        self.inner.evictions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn write_file(
+        &self,
+        id: PartitionId,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<SpillFile> {
+        let n = self.inner.next_file.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .inner
+            .config
+            .dir
+            .join(format!("partition-{}-{n}.arrow", id.0));
+        let mut w = SpillWriter::create(
+            path,
+            schema,
+            self.inner.config.compression,
+            Arc::clone(&self.inner.disk),
+        )?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()
+    }
+}

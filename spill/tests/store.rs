@@ -1,0 +1,114 @@
+//! The partition store: eviction to disk under its budget, reads in append order, removal.
+
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
+use spillframe_spill::{Compression, DiskBudget, Location, PartitionStore, StoreConfig};
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]))
+}
+
+fn batch(start: i64, n: i64) -> RecordBatch {
+    RecordBatch::try_new(
+        schema(),
+        vec![Arc::new(Int64Array::from(
+            (start..start + n).collect::<Vec<_>>(),
+        ))],
+    )
+    .unwrap()
+}
+
+fn store(dir: &std::path::Path, budget: u64, pool: &Arc<dyn MemoryPool>) -> PartitionStore {
+    PartitionStore::new(
+        StoreConfig {
+            dir: dir.to_path_buf(),
+            memory_budget: budget,
+            compression: Compression::None,
+        },
+        pool,
+        Arc::new(DiskBudget::new(None)),
+    )
+}
+
+#[test]
+fn least_recently_used_partitions_are_evicted_and_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+    // Room for about two 80 KB batches.
+    let s = store(dir.path(), 200 << 10, &pool);
+    let a = s
+        .put(schema(), [batch(0, 10_000)], Some("a".into()))
+        .unwrap();
+    let b = s.put(schema(), [batch(100, 10_000)], None).unwrap();
+    assert_eq!(s.info(a).unwrap().location, Location::Memory);
+    // Touch `a`, so `b` is now the least recently used.
+    s.read(a).unwrap();
+    let c = s.put(schema(), [batch(200, 10_000)], None).unwrap();
+    assert_eq!(s.info(b).unwrap().location, Location::Disk, "b was evicted");
+    assert_eq!(s.info(a).unwrap().location, Location::Memory);
+    assert_eq!(s.info(c).unwrap().location, Location::Memory);
+    assert_eq!(s.metrics().evictions, 1);
+    assert!(
+        pool.reserved() as u64 <= 200 << 10,
+        "the pool holds only memory-resident data"
+    );
+    // Appending to an evicted partition keeps the order: disk first, then memory.
+    s.append(b, batch(5, 3)).unwrap();
+    assert_eq!(s.info(b).unwrap().location, Location::MemoryAndDisk);
+    assert_eq!(s.read(b).unwrap(), vec![batch(100, 10_000), batch(5, 3)]);
+    assert_eq!(s.info(b).unwrap().rows, 10_003);
+    assert_eq!(s.info(a).unwrap().lineage.as_deref(), Some("a"));
+    // Removing deletes the files and releases memory.
+    let files = s.info(b).unwrap().files;
+    assert!(!files.is_empty() && files.iter().all(|f| f.exists()));
+    s.remove(b);
+    assert!(files.iter().all(|f| !f.exists()));
+    assert!(s.read(b).is_err(), "a removed partition is gone");
+    assert_eq!(s.take(a).unwrap(), vec![batch(0, 10_000)]);
+    s.remove(c);
+    assert_eq!(s.metrics().partitions, 0);
+    assert_eq!(pool.reserved(), 0);
+    assert_eq!(s.metrics().disk_bytes, 0);
+}
+
+#[test]
+fn a_batch_larger_than_the_budget_goes_straight_to_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+    let s = store(dir.path(), 10 << 10, &pool);
+    let id = s.put(schema(), [batch(0, 50_000)], None).unwrap();
+    assert_eq!(s.info(id).unwrap().location, Location::Disk);
+    assert_eq!(s.read(id).unwrap(), vec![batch(0, 50_000)]);
+    assert_eq!(pool.reserved(), 0);
+}
+
+#[test]
+fn the_pool_refusing_memory_evicts_too() {
+    let dir = tempfile::tempdir().unwrap();
+    // The store's own budget is large, but the pool only grants 150 KB.
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(150 << 10));
+    let s = store(dir.path(), 1 << 30, &pool);
+    let a = s.put(schema(), [batch(0, 10_000)], None).unwrap();
+    let b = s.put(schema(), [batch(1, 10_000)], None).unwrap();
+    assert_eq!(s.info(a).unwrap().location, Location::Disk);
+    assert_eq!(s.info(b).unwrap().location, Location::Memory);
+    s.shrink_to(0).unwrap();
+    assert_eq!(s.info(b).unwrap().location, Location::Disk);
+    assert_eq!(pool.reserved(), 0);
+    assert_eq!(s.read(b).unwrap(), vec![batch(1, 10_000)]);
+}
+
+#[test]
+fn dropping_the_store_deletes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+    let s = store(dir.path(), 1, &pool);
+    let id = s.put(schema(), [batch(0, 1000)], None).unwrap();
+    let files = s.info(id).unwrap().files;
+    assert_eq!(files.len(), 1);
+    drop(s);
+    assert!(!files[0].exists());
+}
