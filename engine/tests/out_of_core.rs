@@ -282,3 +282,73 @@ fn union_distinct_and_all() {
         true,
     );
 }
+
+#[test]
+fn reaching_the_spill_cap_is_an_error_and_the_session_stays_usable() {
+    let s = Session::builder()
+        .memory_limit_bytes(TIGHT_LIMIT)
+        .target_partitions(3)
+        .max_spill(256 << 10)
+        .ignore_environment()
+        .build()
+        .unwrap();
+    register(&s);
+    let err = s
+        .sql("SELECT l.k, l.v, r.w FROM l JOIN r ON l.k = r.k")
+        .collect()
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("max_spill"),
+        "the error names the setting: {msg}"
+    );
+    assert!(
+        s.spill_files().is_empty(),
+        "files left: {:?}",
+        s.spill_files()
+    );
+    assert_eq!(s.store().metrics().partitions, 0);
+    assert_eq!(s.store().disk_budget().used(), 0);
+    // The next query, which needs no spilling, works on the same session.
+    let t = s.sql("SELECT count(*) AS n FROM r").collect().unwrap();
+    assert_eq!(lines(&t), vec![RIGHT_ROWS.to_string()]);
+}
+
+#[test]
+fn the_spill_directory_is_removed_on_drop() {
+    let s = tight();
+    register(&s);
+    let dir = s.spill_dir().to_path_buf();
+    let (_, m) = s
+        .sql("SELECT l.k, r.w FROM l JOIN r ON l.k = r.k")
+        .collect_with_metrics()
+        .unwrap();
+    assert!(m.spilled_bytes > 0);
+    assert!(dir.exists());
+    drop(s);
+    assert!(!dir.exists(), "{} survives its session", dir.display());
+}
+
+#[test]
+fn explain_analyze_shows_partitioned_operators_and_spilling() {
+    let s = tight();
+    register(&s);
+    let text = s
+        .sql("SELECT l.k, r.w FROM l JOIN r ON l.k = r.k")
+        .explain(true)
+        .unwrap();
+    assert!(text.contains("PartitionedExec: HashJoin"), "{text}");
+    assert!(text.contains("buckets_run"), "{text}");
+}
+
+#[test]
+fn small_inputs_keep_the_in_memory_path() {
+    let s = reference();
+    register(&s);
+    let text = s
+        .sql("SELECT l.k, r.w FROM l JOIN r ON l.k = r.k")
+        .explain(false)
+        .unwrap();
+    assert!(!text.contains("PartitionedExec"), "{text}");
+    assert!(text.contains("HashJoinExec"), "{text}");
+}

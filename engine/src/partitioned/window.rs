@@ -108,16 +108,10 @@ impl BucketOperator for WindowOperator {
             .flat_map(|s| s.exprs.iter().map(|e| e.name()))
             .collect();
         let keys: Vec<String> = self.keys().iter().map(|k| k.to_string()).collect();
-        return format!(
+        format!(
             "Window(partition by [{}], {} functions: [{}])",
             keys.join(", "),
             names.len(),
-            names.join(", ")
-        );
-        let keys: Vec<String> = self.keys().iter().map(|k| k.to_string()).collect();
-        format!(
-            "Window(partition by [{}], [{}])",
-            keys.join(", "),
             names.join(", ")
         )
     }
