@@ -3,3 +3,4 @@
 mod cli;
 mod datagen;
 mod demo;
+mod memory;

@@ -99,6 +99,11 @@ impl Query {
         &self.plan
     }
 
+    /// The task context the plan runs with.
+    pub fn task_context(&self) -> Arc<TaskContext> {
+        Arc::clone(&self.task_ctx)
+    }
+
     /// The physical plan as indented text; after a run it carries each operator's metrics.
     pub fn display_plan(&self, with_metrics: bool) -> String {
         if with_metrics {

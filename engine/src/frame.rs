@@ -538,6 +538,29 @@ impl LazyFrame {
         Ok(Table::new(schema, batches))
     }
 
+    /// Runs the frame now and keeps its result in the session's partition store (in memory
+    /// while it fits, evicted to spill files when memory is short); returns a frame over the
+    /// stored result, so later queries do not recompute it. The stored partitions are freed
+    /// when the returned frame and every frame derived from it are dropped.
+    pub fn cache(&self) -> Result<LazyFrame> {
+        let query = self.query()?;
+        let plan = Arc::clone(query.plan());
+        let task = query.task_context();
+        let store = self.session.store().clone();
+        let parts = self
+            .session
+            .block_on(
+                async move { crate::stored::materialize(&store, plan, task, "cache()").await },
+            )
+            .map_err(Error::from)?;
+        self.session.frame_over_stored(parts, self.sources.to_vec())
+    }
+
+    /// The same as [`cache`](Self::cache) (the name Spark and Dask use).
+    pub fn persist(&self) -> Result<LazyFrame> {
+        self.cache()
+    }
+
     /// Number of rows.
     pub fn count(&self) -> Result<usize> {
         let df = self.datafusion_frame()?;

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use datafusion::datasource::MemTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -22,6 +21,7 @@ use crate::frame::LazyFrame;
 use crate::partitioned::OutOfCoreContext;
 use crate::partitioned::rule::OutOfCoreRule;
 use crate::source::{self, CsvOptions, FileFormat};
+use crate::stored::{StoredPartitions, StoredTable};
 use crate::table::Table;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
@@ -263,7 +263,7 @@ impl SessionBuilder {
         // A sort reserves memory up front for merging its spill files (10 MiB per partition by
         // default); under small limits that reservation alone would exhaust the pool, so it
         // is kept to a quarter of each partition's share.
-        let share = config.memory_limit / (config.target_partitions as u64 * 4);
+        let share = config.memory_limit / (config.target_partitions as u64 * 3);
         session_config
             .options_mut()
             .execution
@@ -491,13 +491,41 @@ impl Session {
                 offset += len;
             }
         }
-        let table = MemTable::try_new(schema, partitions).map_err(Error::from)?;
+        // The batches go to the partition store, which evicts them to disk if memory is short.
+        let store = &self.inner.store;
+        let mut groups = Vec::with_capacity(parts);
+        for (i, batches) in partitions.into_iter().enumerate() {
+            match store.put(
+                Arc::clone(&schema),
+                batches,
+                Some(format!("from_batches, partition {i}")),
+            ) {
+                Ok(id) => groups.push(vec![id]),
+                Err(e) => {
+                    for id in groups.iter().flatten() {
+                        store.remove(*id);
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        let stored = StoredPartitions::new(store.clone(), schema, groups);
+        self.frame_over_stored(stored, Vec::new())
+    }
+
+    /// A frame scanning stored partitions.
+    pub(crate) fn frame_over_stored(
+        &self,
+        parts: StoredPartitions,
+        sources: Vec<PathBuf>,
+    ) -> Result<LazyFrame> {
+        let table = StoredTable::new(Arc::new(parts));
         let df = self
             .inner
             .ctx
             .read_table(Arc::new(table))
             .map_err(Error::from)?;
-        Ok(LazyFrame::from_result(self.clone(), Ok(df), Vec::new()))
+        Ok(LazyFrame::from_result(self.clone(), Ok(df), sources))
     }
 
     /// A frame over an owned [`Table`] (for example one built with [`df!`](crate::df)).

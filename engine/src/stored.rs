@@ -271,6 +271,48 @@ impl ExecutionPlan for StoreScanExec {
 
 use futures::StreamExt as _;
 
+/// Runs every output partition of `plan` and stores its batches, one store partition per
+/// output partition (so a scan of the result keeps the plan's parallelism).
+pub async fn materialize(
+    store: &PartitionStore,
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<TaskContext>,
+    lineage: &str,
+) -> datafusion::common::Result<StoredPartitions> {
+    use datafusion::physical_plan::ExecutionPlanProperties as _;
+    let schema = plan.schema();
+    let n = plan.output_partitioning().partition_count();
+    let ids: Vec<PartitionId> = (0..n)
+        .map(|p| {
+            store.create(
+                Arc::clone(&schema),
+                Some(format!("{lineage}, partition {p}")),
+            )
+        })
+        .collect();
+    // Owned from here on: an error below removes every partition.
+    let parts = StoredPartitions::new(
+        store.clone(),
+        Arc::clone(&schema),
+        ids.iter().map(|id| vec![*id]).collect(),
+    );
+    let jobs = ids.iter().enumerate().map(|(p, id)| {
+        let plan = Arc::clone(&plan);
+        let task = Arc::clone(&task);
+        async move {
+            let mut stream = plan.execute(p, task)?;
+            while let Some(batch) = stream.next().await {
+                store
+                    .append(*id, batch?)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            }
+            Ok::<(), DataFusionError>(())
+        }
+    });
+    futures::future::try_join_all(jobs).await?;
+    Ok(parts)
+}
+
 fn read_projected(
     parts: &StoredPartitions,
     id: PartitionId,

@@ -4,8 +4,8 @@
 //! a hash bucket of a partitioned join or aggregate, the result of a user function. The store
 //! holds them under a memory budget:
 //!
-//! - Appending reserves the batch's memory from the session's DataFusion pool (as a spillable
-//!   consumer named `PartitionStore`) *and* against the store's own budget. When either says
+//! - Appending reserves the batch's memory from the session's DataFusion pool (as the consumer
+//!   `PartitionStore`) *and* against the store's own budget. When either says
 //!   no, the least recently used partition that has batches in memory is *evicted*: its batches
 //!   are written to one [spill file](crate::file) and their memory released. A batch that is
 //!   larger than everything that could be freed goes straight to disk.
@@ -157,9 +157,11 @@ impl fmt::Debug for PartitionStore {
 impl PartitionStore {
     /// A store reserving memory from `pool` and charging spill files to `disk`.
     pub fn new(config: StoreConfig, pool: &Arc<dyn MemoryPool>, disk: Arc<DiskBudget>) -> Self {
-        let reservation = MemoryConsumer::new("PartitionStore")
-            .with_can_spill(true)
-            .register(pool);
+        // Registered as not spillable: `FairSpillPool` divides its spillable share by the
+        // number of spillable consumers, so a registered-but-idle store would halve what each
+        // sort may hold. As an unspillable consumer it only takes what it actually holds, and
+        // it frees memory itself, by eviction, when a reservation is refused.
+        let reservation = MemoryConsumer::new("PartitionStore").register(pool);
         PartitionStore {
             inner: Arc::new(Inner {
                 config,

@@ -125,6 +125,28 @@ fn init_logging(level: &str) {
 }
 
 /// An error with its causes, "a: b: c", skipping causes already in the message.
+/// The process's peak resident set size in bytes (Linux: `VmHWM` in `/proc/self/status`).
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The summary line: the query's metrics, then the process's peak RSS where it is known.
+pub fn summary(metrics: &spillframe_engine::QueryMetrics) -> String {
+    match peak_rss() {
+        Some(rss) => format!("{metrics} · peak RSS {}", bytesize::ByteSize(rss)),
+        None => metrics.to_string(),
+    }
+}
+
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();

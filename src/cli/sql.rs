@@ -104,6 +104,6 @@ pub fn run(args: SqlArgs) -> Result<()> {
         let table = Table::new(frame.schema()?, batches);
         print!("{}", table.format(args.max_rows));
     }
-    eprintln!("{metrics}");
+    eprintln!("{}", super::summary(&metrics));
     Ok(())
 }

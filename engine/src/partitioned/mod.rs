@@ -659,9 +659,10 @@ impl Router {
     ) -> Result<()> {
         let n = targets.len();
         let schema = stream.schema();
-        let reservation = MemoryConsumer::new("PartitionedExec[routing]")
-            .with_can_spill(true)
-            .register(task.memory_pool());
+        // Not spillable in the pool's sense (that would shrink every sort's fair share): it
+        // flushes to the store by itself when refused.
+        let reservation =
+            MemoryConsumer::new("PartitionedExec[routing]").register(task.memory_pool());
         // Rows gathered per bucket: compact copies (made with `take`), so each piece's
         // memory is its own and the reservation can follow flushes exactly.
         let mut pending: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];

@@ -1,0 +1,96 @@
+//! Real memory: a child process runs queries over data about nine times its memory limit, and
+//! its peak resident set size (the kernel's `VmHWM`, printed on the summary line) must stay
+//! under the limit plus a documented overhead above an idle process.
+//!
+//! The overhead covers what the memory pool does not count (see `docs/architecture.md`):
+//! batches in flight, Parquet decoding buffers, mapped spill-file pages, allocator slack.
+
+use std::process::Command;
+
+use bytesize::ByteSize;
+
+/// The memory limit of the constrained runs.
+const LIMIT: &str = "16MiB";
+/// Allowed RSS above an idle process plus the limit.
+const OVERHEAD: u64 = 64 << 20;
+
+/// Runs the CLI; returns (peak RSS, bytes spilled) from its summary line.
+fn run(args: &[&str]) -> (u64, u64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_spillframe"))
+        .args(args)
+        .env_remove("SPILLFRAME_CONFIG")
+        .env_remove("SPILLFRAME_MEMORY_LIMIT")
+        .output()
+        .expect("run spillframe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed:\n{stderr}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains("peak RSS"))
+        .unwrap_or_else(|| panic!("no summary with peak RSS in:\n{stderr}"));
+    let field = |name: &str| -> u64 {
+        let rest = &summary[summary.find(name).expect(name) + name.len()..];
+        let value: String = rest
+            .trim_start()
+            .split(' ')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        value
+            .parse::<ByteSize>()
+            .unwrap_or_else(|e| panic!("cannot parse {name} '{value}' in '{summary}': {e}"))
+            .0
+    };
+    (field("peak RSS"), field("spilled"))
+}
+
+#[test]
+fn peak_rss_stays_near_the_limit_on_data_nine_times_larger() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("g");
+    let out = Command::new(env!("CARGO_BIN_EXE_spillframe"))
+        .args(["gen", "h2o-groupby", "--rows", "2e6", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = format!("x={}", data.join("x.parquet").display());
+    let target = dir.path().join("out.parquet");
+    let target = target.to_str().unwrap();
+
+    let (idle, _) = run(&["sql", "SELECT 1", "--memory-limit", LIMIT]);
+    let ceiling = idle + ByteSize::mib(16).0 + OVERHEAD;
+    // 2e6 rows of 9 columns take well over 100 MiB in memory (the Parquet file is 33 MB).
+    for query in [
+        // a grace hash join whose sides are both far over the limit
+        "SELECT a.id3, a.v1, b.v2 FROM x a JOIN x b ON a.id3 = b.id3 AND a.id1 = b.id1",
+        // a partitioned window
+        "SELECT id2, id4, v3, row_number() OVER (PARTITION BY id3 ORDER BY v3) AS rn FROM x",
+        // a holistic aggregate with many groups
+        "SELECT id3, median(v3) AS m, count(DISTINCT id1) AS d FROM x GROUP BY id3",
+    ] {
+        let (rss, spilled) = run(&[
+            "sql",
+            query,
+            "-t",
+            &table,
+            "--memory-limit",
+            LIMIT,
+            "--out",
+            target,
+        ]);
+        assert!(spilled > 0, "{query}: nothing spilled");
+        assert!(
+            rss <= ceiling,
+            "{query}: peak RSS {} over {} (idle {} + limit {LIMIT} + overhead {})",
+            ByteSize(rss),
+            ByteSize(ceiling),
+            ByteSize(idle),
+            ByteSize(OVERHEAD)
+        );
+    }
+}
