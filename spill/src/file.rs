@@ -325,7 +325,10 @@ impl SpillWriter {
     /// Writes the footer and the checksum trailer, and returns the finished file.
     pub fn finish(mut self) -> Result<SpillFile> {
         let Some(mut w) = self.writer.take() else {
-            unreachable!("the writer is only taken here and on drop")
+            return Err(Error::arrow(
+                &self.path,
+                arrow::error::ArrowError::IpcError("the spill file was discarded".into()),
+            ));
         };
         if let Err(e) = w.finish() {
             return Err(self.fail_with(e));

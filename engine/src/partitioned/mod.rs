@@ -609,6 +609,44 @@ fn external(e: spillframe_spill::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
+/// Rows gathered per bucket before they are appended to the store, with their sizes.
+struct Pending {
+    pieces: Vec<Vec<RecordBatch>>,
+    rows: Vec<usize>,
+    bytes: Vec<usize>,
+    /// Bytes held over all buckets.
+    held: usize,
+}
+
+impl Pending {
+    fn new(n: usize) -> Self {
+        Pending {
+            pieces: vec![Vec::new(); n],
+            rows: vec![0; n],
+            bytes: vec![0; n],
+            held: 0,
+        }
+    }
+
+    /// Adds a piece to bucket `b`; returns the rows now pending there.
+    fn push(&mut self, b: usize, piece: RecordBatch) -> usize {
+        let size = piece.get_array_memory_size();
+        self.rows[b] += piece.num_rows();
+        self.bytes[b] += size;
+        self.held += size;
+        self.pieces[b].push(piece);
+        self.rows[b]
+    }
+
+    /// Takes bucket `b`'s pieces, if it has any.
+    fn take(&mut self, b: usize) -> Option<Vec<RecordBatch>> {
+        self.rows[b] = 0;
+        self.held -= std::mem::take(&mut self.bytes[b]);
+        let pieces = std::mem::take(&mut self.pieces[b]);
+        (!pieces.is_empty()).then_some(pieces)
+    }
+}
+
 /// Copies the strings a view column's rows use out of the shared data buffers.
 ///
 /// `take` on a string- or binary-view column (DataFusion reads Parquet strings as views) keeps
@@ -665,29 +703,15 @@ impl Router {
             MemoryConsumer::new("PartitionedExec[routing]").register(task.memory_pool());
         // Rows gathered per bucket: compact copies (made with `take`), so each piece's
         // memory is its own and the reservation can follow flushes exactly.
-        let mut pending: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-        let mut pending_rows = vec![0usize; n];
-        let mut pending_bytes = vec![0usize; n];
-        let mut held = 0usize;
+        let mut pending = Pending::new(n);
         let state = RandomState::with_seed(self.seed);
         let mut hashes: Vec<u64> = Vec::new();
-        let flush = |b: usize,
-                     pending: &mut Vec<Vec<RecordBatch>>,
-                     rows: &mut Vec<usize>,
-                     bytes: &mut Vec<usize>,
-                     held: &mut usize| {
-            let pieces = std::mem::take(&mut pending[b]);
-            rows[b] = 0;
-            *held -= std::mem::take(&mut bytes[b]);
-            let batch = match pieces.len() {
-                0 => return Ok::<(), DataFusionError>(()),
-                1 => pieces
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(&schema))),
-                _ => concat_batches(&schema, &pieces)?,
-            };
-            self.store.append(targets[b], batch).map_err(external)
+        let flush = |b: usize, pending: &mut Pending| match pending.take(b) {
+            None => Ok::<(), DataFusionError>(()),
+            Some(pieces) => {
+                let batch = concat_batches(&schema, &pieces)?;
+                self.store.append(targets[b], batch).map_err(external)
+            }
         };
         while let Some(batch) = stream.next().await {
             let batch = batch?;
@@ -729,42 +753,19 @@ impl Router {
                 } else {
                     compact_views(take_record_batch(&batch, &order.slice(start, end - start))?)?
                 };
-                let size = piece.get_array_memory_size();
-                pending_rows[b] += piece.num_rows();
-                pending_bytes[b] += size;
-                held += size;
-                pending[b].push(piece);
-                if pending_rows[b] >= self.batch_size {
-                    flush(
-                        b,
-                        &mut pending,
-                        &mut pending_rows,
-                        &mut pending_bytes,
-                        &mut held,
-                    )?;
+                if pending.push(b, piece) >= self.batch_size {
+                    flush(b, &mut pending)?;
                 }
             }
-            if held > self.buffer_budget || reservation.try_resize(held).is_err() {
+            if pending.held > self.buffer_budget || reservation.try_resize(pending.held).is_err() {
                 for b in 0..n {
-                    flush(
-                        b,
-                        &mut pending,
-                        &mut pending_rows,
-                        &mut pending_bytes,
-                        &mut held,
-                    )?;
+                    flush(b, &mut pending)?;
                 }
             }
-            reservation.resize(held);
+            reservation.resize(pending.held);
         }
         for b in 0..n {
-            flush(
-                b,
-                &mut pending,
-                &mut pending_rows,
-                &mut pending_bytes,
-                &mut held,
-            )?;
+            flush(b, &mut pending)?;
         }
         reservation.resize(0);
         Ok(())
