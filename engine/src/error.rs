@@ -106,14 +106,10 @@ impl From<DataFusionError> for Error {
         // Unwrap the layers DataFusion adds so that the message is the cause itself.
         match e {
             DataFusionError::Context(ctx, inner) if ctx.is_empty() => Error::from(*inner),
-            DataFusionError::Context(ctx, inner) => match Error::from(*inner) {
-                // A spill-layer error names its file already; the context adds nothing.
-                spill @ (Error::Spill(_) | Error::SpillCapReached(_)) => spill,
-                other => Error::DataFusion(Arc::new(DataFusionError::Context(
-                    ctx,
-                    Box::new(DataFusionError::External(Box::new(other))),
-                ))),
-            },
+            // A spill-layer error names its file or setting already; the context adds nothing.
+            DataFusionError::Context(_, inner) if is_spill_error(inner.find_root()) => {
+                Error::from(*inner)
+            }
             DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
                 Ok(owned) => Error::from(owned),
                 Err(shared) => Error::DataFusion(shared),
@@ -125,11 +121,26 @@ impl From<DataFusionError> for Error {
                     Err(b) => Error::DataFusion(Arc::new(DataFusionError::External(b))),
                 },
             },
-            DataFusionError::ResourcesExhausted(msg) if msg.contains("max_temp_directory_size") => {
+            DataFusionError::ResourcesExhausted(msg) if is_disk_cap_message(&msg) => {
                 Error::SpillCapReached(msg)
             }
             other => Error::DataFusion(Arc::new(other)),
         }
+    }
+}
+
+/// DataFusion's disk manager refusing to write past `max_temp_directory_size`.
+fn is_disk_cap_message(msg: &str) -> bool {
+    msg.contains("max_temp_directory_size")
+}
+
+/// True for the errors the spill layer raises: its own, carried as `External`, and DataFusion
+/// reaching the spill cap.
+fn is_spill_error(root: &DataFusionError) -> bool {
+    match root {
+        DataFusionError::External(e) => e.downcast_ref::<spillframe_spill::Error>().is_some(),
+        DataFusionError::ResourcesExhausted(msg) => is_disk_cap_message(msg),
+        _ => false,
     }
 }
 

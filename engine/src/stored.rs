@@ -26,6 +26,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
+use futures::StreamExt as _;
 use spillframe_spill::{PartitionId, PartitionStore};
 
 /// A set of stored partitions with one schema, grouped into the partitions a scan outputs.
@@ -268,8 +269,6 @@ impl ExecutionPlan for StoreScanExec {
         }))
     }
 }
-
-use futures::StreamExt as _;
 
 /// Runs every output partition of `plan` and stores its batches, one store partition per
 /// output partition (so a scan of the result keeps the plan's parallelism).

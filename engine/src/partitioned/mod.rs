@@ -597,12 +597,7 @@ enum RunError {
 }
 
 fn is_out_of_memory(e: &DataFusionError) -> bool {
-    match e {
-        DataFusionError::ResourcesExhausted(_) => true,
-        DataFusionError::Shared(inner) => is_out_of_memory(inner),
-        DataFusionError::Context(_, inner) => is_out_of_memory(inner),
-        _ => false,
-    }
+    matches!(e.find_root(), DataFusionError::ResourcesExhausted(_))
 }
 
 fn external(e: spillframe_spill::Error) -> DataFusionError {
@@ -708,8 +703,12 @@ impl Router {
         let mut hashes: Vec<u64> = Vec::new();
         let flush = |b: usize, pending: &mut Pending| match pending.take(b) {
             None => Ok::<(), DataFusionError>(()),
-            Some(pieces) => {
-                let batch = concat_batches(&schema, &pieces)?;
+            Some(mut pieces) => {
+                let batch = if pieces.len() == 1 {
+                    pieces.swap_remove(0)
+                } else {
+                    concat_batches(&schema, &pieces)?
+                };
                 self.store.append(targets[b], batch).map_err(external)
             }
         };

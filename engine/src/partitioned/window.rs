@@ -125,15 +125,19 @@ impl BucketOperator for WindowOperator {
         for step in &self.steps {
             // Windows that share the keys often share a prefix of the order too: sort only when
             // the input is not already in the order this step needs.
-            let input: Arc<dyn ExecutionPlan> = if step.exprs.is_empty()
-                || plan
-                    .properties()
-                    .equivalence_properties()
-                    .ordering_satisfy(step.ordering()?)?
-            {
+            let input: Arc<dyn ExecutionPlan> = if step.exprs.is_empty() {
                 plan
             } else {
-                Arc::new(SortExec::new(step.ordering()?, plan))
+                let ordering = step.ordering()?;
+                if plan
+                    .properties()
+                    .equivalence_properties()
+                    .ordering_satisfy(ordering.clone())?
+                {
+                    plan
+                } else {
+                    Arc::new(SortExec::new(ordering, plan))
+                }
             };
             plan = Arc::clone(&step.template).replace_children(
                 vec![input],
