@@ -260,14 +260,20 @@ impl SessionBuilder {
             .with_target_partitions(config.target_partitions)
             .with_batch_size(config.batch_size)
             .with_information_schema(true);
-        // A sort reserves memory up front for merging its spill files (10 MiB per partition by
-        // default); under small limits that reservation alone would exhaust the pool, so it
-        // is kept to a quarter of each partition's share.
-        let share = config.memory_limit / (config.target_partitions as u64 * 3);
+        // A sort reserves memory up front for merging what it holds when it spills (10 MiB per
+        // partition by default). Under small limits that reservation alone would exhaust the
+        // pool, so it is kept to a third of each partition's share. Under large limits 10 MiB
+        // is too little: the merge's need grows with the data the sort buffers (at 1e8 rows
+        // under 2 GiB, a sort holding 1.98 GB needed more than 71 MB and failed), so it is at
+        // least a sixteenth of each partition's part of the limit.
+        let parts = config.target_partitions.max(1) as u64;
+        let share = config.memory_limit / (parts * 3);
+        let proportional = config.memory_limit / (parts * 16);
         session_config
             .options_mut()
             .execution
-            .sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20) as usize;
+            .sort_spill_reservation_bytes =
+            share.clamp(64 << 10, 10 << 20).max(proportional) as usize;
         // The Parquet writer holds a whole row group in memory (and cannot spill it), so row
         // groups shrink with the limit: about 256 bytes a row in a quarter of a share.
         session_config

@@ -20,6 +20,41 @@ struct Data {
     _dir: tempfile::TempDir,
     left: String,
     right: String,
+    wide_left: String,
+    wide_right: String,
+}
+
+/// Rows of the wide tables of the nested-loop tests: few rows, each carrying a long string,
+/// so that both sides exceed the limit while their cross product stays small enough to check.
+const WIDE_LEFT_ROWS: usize = 3_000;
+const WIDE_RIGHT_ROWS: usize = 4_000;
+const WIDE_PAD: usize = 5_000;
+
+/// A table of `rows` rows: `k` (0, 1, ...), `pad` (a distinct string of `WIDE_PAD` bytes).
+fn wide_table(rows: usize, rng: &mut Rng) -> RecordBatch {
+    let k: Vec<i64> = (0..rows as i64).collect();
+    let pad: Vec<String> = (0..rows)
+        .map(|i| {
+            let mut s = format!("{i:06}-");
+            while s.len() < WIDE_PAD {
+                s.push_str(&format!("{:016x}", rng.next()));
+            }
+            s.truncate(WIDE_PAD);
+            s
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("pad", DataType::Utf8, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(k)),
+            Arc::new(StringArray::from(pad)),
+        ],
+    )
+    .unwrap()
 }
 
 /// A small deterministic generator (xorshift64*), so no dependency decides the data.
@@ -81,21 +116,22 @@ fn data() -> &'static Data {
             ],
         )
         .unwrap();
-        let lpath = dir.path().join("left.parquet");
-        let rpath = dir.path().join("right.parquet");
-        session
-            .from_batches(vec![left])
-            .unwrap()
-            .write_parquet(&lpath)
-            .unwrap();
-        session
-            .from_batches(vec![right])
-            .unwrap()
-            .write_parquet(&rpath)
-            .unwrap();
+        let wide_left = wide_table(WIDE_LEFT_ROWS, &mut rng);
+        let wide_right = wide_table(WIDE_RIGHT_ROWS, &mut rng);
+        let write = |name: &str, batch: RecordBatch| {
+            let path = dir.path().join(name);
+            session
+                .from_batches(vec![batch])
+                .unwrap()
+                .write_parquet(&path)
+                .unwrap();
+            path.to_string_lossy().into_owned()
+        };
         Data {
-            left: lpath.to_string_lossy().into_owned(),
-            right: rpath.to_string_lossy().into_owned(),
+            left: write("left.parquet", left),
+            right: write("right.parquet", right),
+            wide_left: write("wide_left.parquet", wide_left),
+            wide_right: write("wide_right.parquet", wide_right),
             _dir: dir,
         }
     })
@@ -123,6 +159,8 @@ fn register(session: &Session) {
     let d = data();
     session.register_path("l", &d.left).unwrap();
     session.register_path("r", &d.right).unwrap();
+    session.register_path("wl", &d.wide_left).unwrap();
+    session.register_path("wr", &d.wide_right).unwrap();
 }
 
 /// Every row as text, in result order.
@@ -245,6 +283,38 @@ fn join_with_extra_condition() {
         "SELECT l.k, l.v, r.w FROM l LEFT JOIN r ON l.k = r.k AND r.w > l.v * 5",
         false,
     );
+}
+
+#[test]
+fn cross_join_with_both_sides_over_the_limit() {
+    differential(
+        "SELECT wl.k % 7 AS g, count(*) AS n, sum(length(wl.pad) + wr.k) AS s, \
+           max(substr(wl.pad, 1, 12) || substr(wr.pad, 1, 12)) AS m \
+         FROM wl CROSS JOIN wr GROUP BY wl.k % 7",
+        false,
+    );
+}
+
+#[test]
+fn nested_loop_joins_with_both_sides_over_the_limit() {
+    for join in ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"] {
+        differential(
+            &format!(
+                "SELECT wl.k, length(wl.pad) AS lp, wr.k AS rk, substr(wr.pad, 1, 20) AS rp \
+                 FROM wl {join} wr ON wl.k * 2 < wr.k AND wr.k < wl.k * 2 + 3 AND wr.k > 100"
+            ),
+            false,
+        );
+    }
+    for exists in ["EXISTS", "NOT EXISTS"] {
+        differential(
+            &format!(
+                "SELECT k, substr(pad, 1, 20) AS p FROM wl WHERE {exists} \
+                 (SELECT 1 FROM wr WHERE wr.k > wl.k * 2 AND wr.k < wl.k * 2 + 2)"
+            ),
+            false,
+        );
+    }
 }
 
 #[test]

@@ -23,6 +23,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod join;
+pub(crate) mod nested_loop;
 pub mod rule;
 pub(crate) mod window;
 
@@ -424,7 +425,7 @@ impl Run {
         {
             return Ok(split);
         }
-        self.make_room(bytes)?;
+        make_room(&self.ctx, &self.task, bytes)?;
         match self.process(&bucket, tx).await {
             Ok(()) => {
                 self.remove(&bucket);
@@ -447,25 +448,6 @@ impl Run {
                 Err(e)
             }
         }
-    }
-
-    /// Makes room in the pool for processing `bytes` of input by evicting stored buckets.
-    fn make_room(&self, bytes: u64) -> Result<()> {
-        let pool = self.task.memory_pool();
-        // The operator's table or sort (about three times its input), plus room for a sort's
-        // merge reservation and the operators above.
-        let want = bytes
-            .saturating_mul(3)
-            .max(self.ctx.memory_limit / 4)
-            .min(self.ctx.memory_limit / 2);
-        let free = self.ctx.memory_limit.saturating_sub(pool.reserved() as u64);
-        if free < want {
-            let held = self.store().metrics().memory_bytes;
-            self.store()
-                .shrink_to(held.saturating_sub(want - free))
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        }
-        Ok(())
     }
 
     /// Re-partitions a bucket into sub-buckets. `None` when its keys do not split (every row
@@ -563,32 +545,61 @@ impl Run {
             ));
         }
         let plan = self.operator.plan(scans).map_err(RunError::Failed)?;
-        let mut emitted = false;
-        for p in 0..plan.output_partitioning().partition_count() {
-            let mut stream = plan
-                .execute(p, Arc::clone(&self.task))
-                .map_err(RunError::Failed)?;
-            while let Some(item) = stream.next().await {
-                match item {
-                    Ok(batch) => {
-                        if batch.num_rows() == 0 {
-                            continue;
-                        }
-                        emitted = true;
-                        if tx.send(Ok(batch)).await.is_err() {
-                            // The consumer is gone (query cancelled or limit reached).
-                            return Ok(());
-                        }
+        send_all(&plan, &self.task, tx).await
+    }
+}
+
+/// Makes room in the pool for an operator over `bytes` of input by evicting stored partitions.
+fn make_room(ctx: &OutOfCoreContext, task: &TaskContext, bytes: u64) -> Result<()> {
+    let pool = task.memory_pool();
+    // The operator's table or sort (about three times its input), plus room for a sort's
+    // merge reservation and the operators above.
+    let want = bytes
+        .saturating_mul(3)
+        .max(ctx.memory_limit / 4)
+        .min(ctx.memory_limit / 2);
+    let free = ctx.memory_limit.saturating_sub(pool.reserved() as u64);
+    if free < want {
+        let held = ctx.store.metrics().memory_bytes;
+        ctx.store
+            .shrink_to(held.saturating_sub(want - free))
+            .map_err(external)?;
+    }
+    Ok(())
+}
+
+/// Runs every partition of `plan` and sends its batches to `tx`. An out-of-memory error before
+/// the first row is told apart, so that the caller can retry with smaller pieces.
+async fn send_all(
+    plan: &Arc<dyn ExecutionPlan>,
+    task: &Arc<TaskContext>,
+    tx: &Tx,
+) -> std::result::Result<(), RunError> {
+    let mut emitted = false;
+    for p in 0..plan.output_partitioning().partition_count() {
+        let mut stream = plan
+            .execute(p, Arc::clone(task))
+            .map_err(RunError::Failed)?;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(batch) => {
+                    if batch.num_rows() == 0 {
+                        continue;
                     }
-                    Err(e) if !emitted && is_out_of_memory(&e) => {
-                        return Err(RunError::OutOfMemoryBeforeOutput(e));
+                    emitted = true;
+                    if tx.send(Ok(batch)).await.is_err() {
+                        // The consumer is gone (query cancelled or limit reached).
+                        return Ok(());
                     }
-                    Err(e) => return Err(RunError::Failed(e)),
                 }
+                Err(e) if !emitted && is_out_of_memory(&e) => {
+                    return Err(RunError::OutOfMemoryBeforeOutput(e));
+                }
+                Err(e) => return Err(RunError::Failed(e)),
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 enum RunError {

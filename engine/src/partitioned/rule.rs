@@ -23,13 +23,14 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec, NestedLoopJoinExec};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 
 use super::aggregate::{AggregateOperator, is_holistic};
 use super::join::JoinOperator;
+use super::nested_loop::{self, ChunkedNestedLoopExec};
 use super::window::WindowOperator;
 use super::{OutOfCoreContext, PartitionedExec};
 
@@ -88,6 +89,23 @@ impl OutOfCoreRule {
             );
             tracing::debug!(buckets, "hash join runs partitioned");
             return Ok(Transformed::yes(Arc::new(exec)));
+        }
+        if let Some(join) = plan.downcast_ref::<NestedLoopJoinExec>() {
+            if self.buckets_for(estimate_bytes(join.left())).is_none() {
+                return Ok(Transformed::no(plan));
+            }
+            tracing::debug!(join_type = %join.join_type(), "nested-loop join runs chunked");
+            return Ok(Transformed::yes(nested_loop::plan(&plan, join, &self.ctx)?));
+        }
+        if let Some(join) = plan.downcast_ref::<CrossJoinExec>() {
+            if self.buckets_for(estimate_bytes(join.left())).is_none() {
+                return Ok(Transformed::no(plan));
+            }
+            tracing::debug!("cross join runs chunked");
+            return Ok(Transformed::yes(Arc::new(ChunkedNestedLoopExec::new(
+                Arc::clone(&plan),
+                &self.ctx,
+            )?)));
         }
         if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
             return Ok(match self.rewrite_aggregate(agg) {
@@ -200,7 +218,9 @@ impl PhysicalOptimizerRule for OutOfCoreRule {
     }
 }
 
-/// Estimated bytes of `plan`'s whole output, from DataFusion's statistics.
+/// Estimated bytes of `plan`'s whole output, from DataFusion's statistics: the total when
+/// known, else each column's byte size (Parquet metadata gives the uncompressed size of string
+/// columns), else rows times a typical width.
 pub(crate) fn estimate_bytes(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
     let stats = StatisticsContext::new()
         .compute(plan.as_ref(), &StatisticsArgs::new())
@@ -209,13 +229,21 @@ pub(crate) fn estimate_bytes(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
         return Some(bytes as u64);
     }
     let rows = precision_value(&stats.num_rows)? as u64;
-    let width: u64 = plan
-        .schema()
+    let schema = plan.schema();
+    let bytes = schema
         .fields()
         .iter()
-        .map(|f| type_width(f.data_type()))
-        .sum();
-    Some(rows.saturating_mul(width.max(1)))
+        .enumerate()
+        .map(|(i, f)| {
+            stats
+                .column_statistics
+                .get(i)
+                .and_then(|c| precision_value(&c.byte_size))
+                .map(|b| b as u64)
+                .unwrap_or_else(|| rows.saturating_mul(type_width(f.data_type())))
+        })
+        .fold(0u64, u64::saturating_add);
+    Some(bytes.max(rows))
 }
 
 fn precision_value(p: &Precision<usize>) -> Option<usize> {
