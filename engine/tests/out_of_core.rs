@@ -346,6 +346,21 @@ fn window_functions_without_partition_by() {
 }
 
 #[test]
+fn window_aggregates_over_the_whole_input() {
+    let sql = "SELECT k, v, s, sum(v) OVER () AS total, count(*) OVER () AS n, \
+           max(s) OVER () AS ms, avg(g) OVER () AS ag \
+         FROM l ORDER BY k, v, s";
+    differential(sql, true);
+    // No operator holds the whole input: the totals come from an aggregate, joined to each row.
+    let s = tight();
+    register(&s);
+    let plan = s.sql(sql).explain(false).unwrap();
+    let physical = &plan[plan.find("Physical plan").unwrap()..];
+    assert!(!physical.contains("WindowAggExec"), "{physical}");
+    assert!(physical.contains("CrossJoinExec"), "{physical}");
+}
+
+#[test]
 fn distinct_rows() {
     differential("SELECT DISTINCT k, g FROM l", false);
 }
@@ -353,10 +368,13 @@ fn distinct_rows() {
 #[test]
 fn union_distinct_and_all() {
     differential("SELECT k, v FROM l UNION SELECT k, w FROM r", false);
-    // UNION ALL streams: nothing to spill, but the rows must match. (With an ORDER BY, two
-    // external sorts run at once and their merges exceed 12 MiB: a known limit, noted on the
-    // out-of-core issue; sorting is tested on its own above.)
+    // UNION ALL streams: nothing to spill, but the rows must match.
     compare("SELECT k, v FROM l UNION ALL SELECT k, w FROM r", false);
+    // Sorted, it spills.
+    differential(
+        "SELECT k, v FROM l UNION ALL SELECT k, w FROM r ORDER BY k, v",
+        true,
+    );
 }
 
 #[test]

@@ -25,6 +25,7 @@ pub(crate) mod aggregate;
 pub(crate) mod join;
 pub(crate) mod nested_loop;
 pub mod rule;
+pub(crate) mod whole_window;
 pub(crate) mod window;
 
 use std::fmt;

@@ -27,10 +27,12 @@ use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec, NestedLoopJo
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+use datafusion::physical_plan::windows::WindowAggExec;
 
 use super::aggregate::{AggregateOperator, is_holistic};
 use super::join::JoinOperator;
 use super::nested_loop::{self, ChunkedNestedLoopExec};
+use super::whole_window;
 use super::window::WindowOperator;
 use super::{OutOfCoreContext, PartitionedExec};
 
@@ -112,6 +114,15 @@ impl OutOfCoreRule {
                 Some(exec) => Transformed::yes(exec),
                 None => Transformed::no(plan),
             });
+        }
+        if plan.is::<WindowAggExec>()
+            && self
+                .buckets_for(estimate_bytes(plan.children()[0]))
+                .is_some()
+            && let Some(streaming) = whole_window::rewrite(&plan)?
+        {
+            tracing::debug!("window over the whole input runs as aggregate and cross join");
+            return Ok(Transformed::yes(streaming));
         }
         if let Some(window) = WindowOperator::new(&plan) {
             let input = window.input();
