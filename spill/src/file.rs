@@ -428,6 +428,12 @@ impl SpillFile {
     /// Maps the file, verifies its checksum and decodes its batches (zero-copy when the file is
     /// not compressed: the arrays point into the mapping, which lives as long as they do).
     pub fn read(&self) -> Result<Vec<RecordBatch>> {
+        self.read_range(0..usize::MAX)
+    }
+
+    /// Like [`read`](Self::read), for the batches at positions `batches` only (a file can hold
+    /// several partitions' batches one after another).
+    pub fn read_range(&self, batches: std::ops::Range<usize>) -> Result<Vec<RecordBatch>> {
         let corrupt = |reason: String| Error::Corrupt {
             path: self.path.clone(),
             reason,
@@ -460,7 +466,7 @@ impl SpillFile {
             )));
         }
         let whole = Buffer::from(bytes::Bytes::from_owner(map)).slice_with_length(0, body_len);
-        let (schema, version, dictionaries, batches) =
+        let (schema, version, dictionaries, blocks) =
             read_footer(&whole).map_err(|e| corrupt(e.to_string()))?;
         drop(whole);
         // Each batch gets its own mapping of just its block, so that its arrays report their
@@ -484,8 +490,9 @@ impl SpillFile {
                 .read_dictionary(block, &map_block(block)?)
                 .map_err(|e| corrupt(e.to_string()))?;
         }
-        let mut out = Vec::with_capacity(batches.len());
-        for block in &batches {
+        let wanted = batches.start.min(blocks.len())..batches.end.min(blocks.len());
+        let mut out = Vec::with_capacity(wanted.len());
+        for block in &blocks[wanted] {
             if let Some(batch) = decoder
                 .read_record_batch(block, &map_block(block)?)
                 .map_err(|e| corrupt(e.to_string()))?

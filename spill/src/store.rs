@@ -131,18 +131,28 @@ struct Inner {
 /// One partition. The atomics let eviction pick a victim without locking every partition.
 struct Slot {
     id: PartitionId,
+    schema: SchemaRef,
     last_used: AtomicU64,
     memory_bytes: AtomicU64,
     data: Mutex<Partition>,
 }
 
 struct Partition {
-    schema: SchemaRef,
-    files: Vec<SpillFile>,
+    files: Vec<DiskPart>,
     memory: Vec<RecordBatch>,
     rows: u64,
     lineage: Option<String>,
     removed: bool,
+}
+
+/// Batches of one partition in a spill file. A file written by an eviction holds the batches
+/// of several partitions one after another; it is deleted when the last of them lets go.
+struct DiskPart {
+    file: Arc<SpillFile>,
+    /// Positions of the partition's batches in the file.
+    batches: std::ops::Range<usize>,
+    /// The partition's share of the file's bytes.
+    bytes: u64,
 }
 
 impl fmt::Debug for PartitionStore {
@@ -192,10 +202,10 @@ impl PartitionStore {
         let id = PartitionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let slot = Arc::new(Slot {
             id,
+            schema,
             last_used: AtomicU64::new(self.tick()),
             memory_bytes: AtomicU64::new(0),
             data: Mutex::new(Partition {
-                schema,
                 files: Vec::new(),
                 memory: Vec::new(),
                 rows: 0,
@@ -246,16 +256,23 @@ impl PartitionStore {
                 return Ok(());
             }
             match self.lru_victim() {
-                Some(victim) => self.evict_slot(&victim)?,
+                // Evict at least an eighth of the budget at once: fewer, larger files.
+                Some(victim) => {
+                    self.evict_group(victim, size.max(self.inner.config.memory_budget / 8))?
+                }
                 None => {
                     // Nothing left to evict: this batch alone is too big for memory.
                     let mut part = slot.data.lock();
                     if part.removed {
                         return Err(Error::UnknownPartition(id.0));
                     }
-                    let file = self.write_file(id, &part.schema, std::slice::from_ref(&batch))?;
+                    let file = self.write_file(&slot.schema, std::slice::from_ref(&batch))?;
                     part.rows += batch.num_rows() as u64;
-                    part.files.push(file);
+                    part.files.push(DiskPart {
+                        bytes: file.bytes(),
+                        file: Arc::new(file),
+                        batches: 0..1,
+                    });
                     return Ok(());
                 }
             }
@@ -270,7 +287,7 @@ impl PartitionStore {
         let part = slot.data.lock();
         let mut out = Vec::new();
         for f in &part.files {
-            out.extend(f.read()?);
+            out.extend(f.file.read_range(f.batches.clone())?);
         }
         out.extend(part.memory.iter().cloned());
         Ok(out)
@@ -302,7 +319,7 @@ impl PartitionStore {
 
     /// The partition's schema.
     pub fn schema(&self, id: PartitionId) -> Result<SchemaRef> {
-        Ok(Arc::clone(&self.slot(id)?.data.lock().schema))
+        Ok(Arc::clone(&self.slot(id)?.schema))
     }
 
     /// A description of the partition.
@@ -320,8 +337,16 @@ impl PartitionStore {
             location,
             rows: part.rows,
             memory_bytes,
-            disk_bytes: part.files.iter().map(SpillFile::bytes).sum(),
-            files: part.files.iter().map(|f| f.path().to_path_buf()).collect(),
+            disk_bytes: part.files.iter().map(|f| f.bytes).sum(),
+            files: {
+                let mut paths: Vec<PathBuf> = Vec::new();
+                for f in &part.files {
+                    if paths.last().map(PathBuf::as_path) != Some(f.file.path()) {
+                        paths.push(f.file.path().to_path_buf());
+                    }
+                }
+                paths
+            },
             lineage: part.lineage.clone(),
         })
     }
@@ -338,14 +363,18 @@ impl PartitionStore {
     /// Writes the partition's in-memory batches to disk now.
     pub fn evict(&self, id: PartitionId) -> Result<()> {
         let slot = self.slot(id)?;
-        self.evict_slot(&slot)
+        self.evict_slots(vec![slot])
     }
 
     /// Evicts least recently used partitions until at most `bytes` are held in memory.
     pub fn shrink_to(&self, bytes: u64) -> Result<()> {
-        while self.inner.memory_used.load(Ordering::Relaxed) > bytes {
+        loop {
+            let used = self.inner.memory_used.load(Ordering::Relaxed);
+            if used <= bytes {
+                break;
+            }
             match self.lru_victim() {
-                Some(victim) => self.evict_slot(&victim)?,
+                Some(victim) => self.evict_group(victim, used - bytes)?,
                 None => break,
             }
         }
@@ -423,47 +452,101 @@ impl PartitionStore {
             .cloned()
     }
 
-    fn evict_slot(&self, slot: &Slot) -> Result<()> {
-        let mut part = slot.data.lock();
-        if part.memory.is_empty() || part.removed {
-            return Ok(());
+    /// Evicts `first` and, while less than `target` bytes are chosen, the next least recently
+    /// used partitions of the same schema: all into one file.
+    fn evict_group(&self, first: Arc<Slot>, target: u64) -> Result<()> {
+        let mut chosen = first.memory_bytes.load(Ordering::Relaxed);
+        let mut victims = vec![Arc::clone(&first)];
+        if chosen < target {
+            let mut others: Vec<Arc<Slot>> = self
+                .inner
+                .slots
+                .lock()
+                .values()
+                .filter(|s| {
+                    s.id != first.id
+                        && s.memory_bytes.load(Ordering::Relaxed) > 0
+                        && (Arc::ptr_eq(&s.schema, &first.schema) || s.schema == first.schema)
+                })
+                .cloned()
+                .collect();
+            others.sort_by_key(|s| s.last_used.load(Ordering::Relaxed));
+            for s in others {
+                if chosen >= target {
+                    break;
+                }
+                chosen += s.memory_bytes.load(Ordering::Relaxed);
+                victims.push(s);
+            }
         }
-        let id = slot.id;
-        let file = self.write_file(id, &part.schema, &part.memory)?;
+        self.evict_slots(victims)
+    }
+
+    /// Writes the in-memory batches of `victims` (partitions of one schema) to one file.
+    fn evict_slots(&self, mut victims: Vec<Arc<Slot>>) -> Result<()> {
+        // Locked in id order; nothing else holds two partitions' locks, so this cannot deadlock.
+        victims.sort_by_key(|s| s.id);
+        let mut parts: Vec<_> = victims.iter().map(|s| s.data.lock()).collect();
+        let evicted: Vec<usize> = (0..parts.len())
+            .filter(|&i| !parts[i].memory.is_empty() && !parts[i].removed)
+            .collect();
+        let Some(&first) = evicted.first() else {
+            return Ok(());
+        };
+        let mut writer = self.writer(&victims[first].schema)?;
+        let mut written = 0usize;
+        let mut ranges = Vec::with_capacity(evicted.len());
+        for &i in &evicted {
+            let start = written;
+            let before = writer.bytes();
+            for b in &parts[i].memory {
+                writer.write(b)?;
+                written += 1;
+            }
+            ranges.push((start..written, writer.bytes() - before));
+        }
+        let file = Arc::new(writer.finish()?);
+        // The file's header and footer count to its first partition.
+        let overhead = file.bytes() - ranges.iter().map(|(_, b)| b).sum::<u64>();
+        let mut released = 0;
+        for (k, (&i, (batches, bytes))) in evicted.iter().zip(ranges).enumerate() {
+            let part = &mut parts[i];
+            part.memory.clear();
+            part.files.push(DiskPart {
+                file: Arc::clone(&file),
+                batches,
+                bytes: bytes + if k == 0 { overhead } else { 0 },
+            });
+            released += victims[i].memory_bytes.swap(0, Ordering::Relaxed);
+        }
+        drop(parts);
         tracing::debug!(
-            partition = id.0,
+            partitions = evicted.len(),
             rows = file.rows(),
             bytes = file.bytes(),
             path = %file.path().display(),
-            "evicted partition to disk"
+            "evicted partitions to disk"
         );
-        part.memory.clear();
-        part.files.push(file);
-        let bytes = slot.memory_bytes.swap(0, Ordering::Relaxed);
-        drop(part);
-        self.release(bytes);
-        self.inner.evictions.fetch_add(1, Ordering::Relaxed);
+        self.release(released);
+        self.inner
+            .evictions
+            .fetch_add(evicted.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
-    fn write_file(
-        &self,
-        id: PartitionId,
-        schema: &SchemaRef,
-        batches: &[RecordBatch],
-    ) -> Result<SpillFile> {
+    fn writer(&self, schema: &SchemaRef) -> Result<SpillWriter> {
         let n = self.inner.next_file.fetch_add(1, Ordering::Relaxed);
-        let path = self
-            .inner
-            .config
-            .dir
-            .join(format!("partition-{}-{n}.arrow", id.0));
-        let mut w = SpillWriter::create(
+        let path = self.inner.config.dir.join(format!("partitions-{n}.arrow"));
+        SpillWriter::create(
             path,
             schema,
             self.inner.config.compression,
             Arc::clone(&self.inner.disk),
-        )?;
+        )
+    }
+
+    fn write_file(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<SpillFile> {
+        let mut w = self.writer(schema)?;
         for b in batches {
             w.write(b)?;
         }

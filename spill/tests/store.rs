@@ -112,3 +112,57 @@ fn dropping_the_store_deletes_its_files() {
     drop(s);
     assert!(!files[0].exists());
 }
+
+#[test]
+fn an_eviction_writes_several_partitions_into_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+    // 40 partitions of one small batch each (about 8 KB), under a 160 KB budget: when it
+    // fills, an eviction takes at least an eighth of the budget, so several partitions.
+    let s = store(dir.path(), 160 << 10, &pool);
+    let ids: Vec<_> = (0..40)
+        .map(|i| s.put(schema(), [batch(i * 1000, 1000)], None).unwrap())
+        .collect();
+    let on_disk: Vec<_> = ids
+        .iter()
+        .map(|id| s.info(*id).unwrap())
+        .filter(|i| i.location == Location::Disk)
+        .collect();
+    assert!(on_disk.len() >= 4, "{on_disk:?}");
+    let mut files: Vec<_> = on_disk.iter().flat_map(|i| i.files.clone()).collect();
+    files.sort();
+    files.dedup();
+    assert!(
+        files.len() * 2 <= on_disk.len(),
+        "{} partitions evicted into {} files",
+        on_disk.len(),
+        files.len()
+    );
+    assert_eq!(s.metrics().evictions as usize, on_disk.len());
+    // Every partition reads back its own rows, from the shared files or from memory.
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(s.read(*id).unwrap(), vec![batch(i as i64 * 1000, 1000)]);
+    }
+    // A shared file stays while one of its partitions does, and goes with the last.
+    let shared = &on_disk[0].files[0];
+    let holders: Vec<_> = on_disk
+        .iter()
+        .filter(|i| i.files.contains(shared))
+        .map(|i| i.id)
+        .collect();
+    assert!(holders.len() >= 2);
+    for (k, id) in holders.iter().enumerate() {
+        assert!(shared.exists());
+        s.remove(*id);
+        if k + 1 < holders.len() {
+            let next = holders[k + 1];
+            assert_eq!(s.read(next).unwrap().len(), 1);
+        }
+    }
+    assert!(!shared.exists());
+    for id in ids {
+        s.remove(id);
+    }
+    assert_eq!(s.metrics().disk_bytes, 0);
+    assert_eq!(pool.reserved(), 0);
+}
