@@ -278,6 +278,36 @@ fn semi_and_anti_joins_with_both_sides_over_the_limit() {
 }
 
 #[test]
+fn joins_with_one_key_holding_most_of_the_build_side() {
+    // Nine rows in ten of the build side (about 3.5 MB) share key 0: its bucket cannot be
+    // split by hashing, and holds more than twice a bucket's share of memory.
+    let sql = |join: &str| {
+        format!(
+            "SELECT a.k2, a.v, r.w FROM \
+               (SELECT CASE WHEN k % 10 < 9 THEN 0 ELSE k END AS k2, v FROM l WHERE v < 400) a \
+             {join} r ON a.k2 = r.k"
+        )
+    };
+    for join in ["JOIN", "FULL JOIN"] {
+        differential(&sql(join), false);
+    }
+    let s = tight();
+    register(&s);
+    let text = s.sql(&sql("JOIN")).explain(true).unwrap();
+    let oversized: u64 = text
+        .split("oversized_buckets=")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(oversized > 0, "no bucket ran as a merge join: {text}");
+}
+
+#[test]
 fn join_with_extra_condition() {
     differential(
         "SELECT l.k, l.v, r.w FROM l LEFT JOIN r ON l.k = r.k AND r.w > l.v * 5",

@@ -3,10 +3,15 @@
 
 use std::sync::Arc;
 
+use arrow::compute::SortOptions;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::Result;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode, SortMergeJoinExec};
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
+use datafusion::physical_plan::sorts::sort::SortExec;
 
 use super::BucketOperator;
 
@@ -43,6 +48,51 @@ impl BucketOperator for JoinOperator {
 
     fn schema(&self) -> SchemaRef {
         self.template.schema()
+    }
+
+    /// A bucket too big for a hash table that does not split (one key holds most of its
+    /// build side) is joined by sorting both sides (DataFusion's sort spills) and merging them;
+    /// the merge join spills the rows of one key when they do not fit.
+    fn plan_oversized(
+        &self,
+        inputs: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Option<Result<Arc<dyn ExecutionPlan>>> {
+        let [left, right] = <[Arc<dyn ExecutionPlan>; 2]>::try_from(inputs).ok()?;
+        let on = self.template.on().to_vec();
+        let options = SortOptions::default();
+        let sorted = |input: Arc<dyn ExecutionPlan>, keys: Vec<Arc<dyn PhysicalExpr>>| {
+            let ordering =
+                LexOrdering::new(keys.into_iter().map(|k| PhysicalSortExpr::new(k, options)))?;
+            Some(Arc::new(SortExec::new(ordering, input)) as Arc<dyn ExecutionPlan>)
+        };
+        let left = sorted(left, on.iter().map(|(l, _)| Arc::clone(l)).collect())?;
+        let right = sorted(right, on.iter().map(|(_, r)| Arc::clone(r)).collect())?;
+        let join = SortMergeJoinExec::try_new(
+            left,
+            right,
+            on.clone(),
+            self.template.filter().cloned(),
+            *self.template.join_type(),
+            vec![options; on.len()],
+            self.template.null_equality(),
+        );
+        // Join types the merge join does not support keep the hash join.
+        let join: Arc<dyn ExecutionPlan> = Arc::new(join.ok()?);
+        Some(match &self.template.projection {
+            None => Ok(join),
+            Some(indices) => {
+                let schema = join.schema();
+                let exprs = indices
+                    .iter()
+                    .map(|&i| {
+                        let name = schema.field(i).name();
+                        let col: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, i));
+                        ProjectionExpr::new(col, name.clone())
+                    })
+                    .collect::<Vec<_>>();
+                ProjectionExec::try_new(exprs, join).map(|p| Arc::new(p) as Arc<dyn ExecutionPlan>)
+            }
+        })
     }
 
     fn plan(&self, inputs: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {

@@ -102,6 +102,14 @@ pub(crate) trait BucketOperator: fmt::Debug + Send + Sync {
     }
     /// The plan over one bucket; `inputs` are single-partition scans of the bucket.
     fn plan(&self, inputs: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>>;
+    /// A plan for a bucket over its budget that cannot be split further, when the operator
+    /// has one that needs less memory than [`plan`](Self::plan)'s.
+    fn plan_oversized(
+        &self,
+        _inputs: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Option<Result<Arc<dyn ExecutionPlan>>> {
+        None
+    }
     /// The operator as a window chain, so that the rule can extend it.
     fn as_window(&self) -> Option<&window::WindowOperator> {
         None
@@ -316,6 +324,8 @@ struct RunMetrics {
     buckets_run: Count,
     splits: Count,
     rows_partitioned: Count,
+    /// Buckets run with the operator's low-memory plan.
+    oversized: Count,
 }
 
 impl RunMetrics {
@@ -324,6 +334,7 @@ impl RunMetrics {
             buckets_run: MetricBuilder::new(set).counter("buckets_run", partition),
             splits: MetricBuilder::new(set).counter("bucket_splits", partition),
             rows_partitioned: MetricBuilder::new(set).counter("rows_partitioned", partition),
+            oversized: MetricBuilder::new(set).counter("oversized_buckets", partition),
         }
     }
 }
@@ -427,7 +438,15 @@ impl Run {
             return Ok(split);
         }
         make_room(&self.ctx, &self.task, bytes)?;
-        match self.process(&bucket, tx).await {
+        if bytes > budget {
+            tracing::debug!(
+                bytes,
+                budget,
+                depth = bucket.depth,
+                "bucket over its budget does not split"
+            );
+        }
+        match self.process(&bucket, bytes > budget, tx).await {
             Ok(()) => {
                 self.remove(&bucket);
                 self.metrics.buckets_run.add(1);
@@ -445,8 +464,15 @@ impl Run {
                         return Ok(split);
                     }
                 }
+                if let Err(RunError::Failed(e2) | RunError::OutOfMemoryBeforeOutput(e2)) =
+                    self.process(&bucket, true, tx).await
+                {
+                    self.remove(&bucket);
+                    return Err(if is_out_of_memory(&e2) { e } else { e2 });
+                }
                 self.remove(&bucket);
-                Err(e)
+                self.metrics.buckets_run.add(1);
+                Ok(Vec::new())
             }
         }
     }
@@ -532,7 +558,14 @@ impl Run {
         Ok(Some(sub_buckets))
     }
 
-    async fn process(&self, bucket: &Bucket, tx: &Tx) -> std::result::Result<(), RunError> {
+    /// Runs the operator over one bucket; `oversized` asks for its low-memory plan, if it has
+    /// one (otherwise the usual plan runs).
+    async fn process(
+        &self,
+        bucket: &Bucket,
+        oversized: bool,
+        tx: &Tx,
+    ) -> std::result::Result<(), RunError> {
         let mut scans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         for id in &bucket.parts {
             let schema = self
@@ -545,7 +578,17 @@ impl Run {
                 StoreScanExec::new(Arc::new(parts), None).map_err(RunError::Failed)?,
             ));
         }
-        let plan = self.operator.plan(scans).map_err(RunError::Failed)?;
+        let plan = match oversized {
+            true => match self.operator.plan_oversized(scans.clone()) {
+                Some(plan) => {
+                    self.metrics.oversized.add(1);
+                    plan
+                }
+                None => self.operator.plan(scans),
+            },
+            false => self.operator.plan(scans),
+        }
+        .map_err(RunError::Failed)?;
         send_all(&plan, &self.task, tx).await
     }
 }
