@@ -516,3 +516,64 @@ fn cache_keeps_results_in_the_store_and_evicts_them_under_pressure() {
     assert_eq!(s.store().metrics().partitions, 0);
     assert!(s.spill_files().is_empty(), "{:?}", s.spill_files());
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` when this process may not mount file systems (not root).
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_and_the_session_stays_usable() {
+    let Some(disk) = SmallDisk::mount("1m") else {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    };
+    let s = Session::builder()
+        .memory_limit_bytes(TIGHT_LIMIT)
+        .target_partitions(3)
+        .spill_dir(disk.dir.path())
+        .ignore_environment()
+        .build()
+        .unwrap();
+    register(&s);
+    let err = s
+        .sql("SELECT l.k, l.v, r.w FROM l JOIN r ON l.k = r.k")
+        .collect()
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("disk is full") || msg.contains("No space left"),
+        "{msg}"
+    );
+    assert!(
+        s.spill_files().is_empty(),
+        "files left: {:?}",
+        s.spill_files()
+    );
+    assert_eq!(s.store().metrics().partitions, 0);
+    let t = s.sql("SELECT count(*) AS n FROM r").collect().unwrap();
+    assert_eq!(lines(&t), vec![RIGHT_ROWS.to_string()]);
+    drop(s);
+}
