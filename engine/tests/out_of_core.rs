@@ -248,6 +248,25 @@ fn holistic_aggregates_by_group() {
 }
 
 #[test]
+fn median_with_no_group_keys() {
+    // An even and an odd number of values (600 000 and 600 001), of nearly distinct integers
+    // and floats (so the middle values differ from their neighbours), and ordinary
+    // aggregates beside the medians.
+    for sql in [
+        "SELECT median(v) AS m, median(k * 1000000.0 + v * 1000 + g) AS mf, \
+           count(*) AS n, sum(v) AS s FROM l",
+        "SELECT median(u) AS mu, median(g) AS mg, min(s) AS ms FROM \
+           (SELECT k * 1000000 + v * 1000 + g AS u, g, s FROM l UNION ALL SELECT 7, 3, 'x')",
+    ] {
+        differential(sql, false);
+        let s = tight();
+        register(&s);
+        let plan = s.sql(sql).explain(false).unwrap();
+        assert!(plan.contains("GlobalMedianExec"), "{plan}");
+    }
+}
+
+#[test]
 fn inner_and_outer_joins_with_both_sides_over_the_limit() {
     for join in ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"] {
         differential(

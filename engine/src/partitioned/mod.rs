@@ -22,6 +22,7 @@
 //! The [`rule`] decides where this is used, from size estimates against the memory limit.
 
 pub(crate) mod aggregate;
+pub(crate) mod global_median;
 pub(crate) mod join;
 pub(crate) mod nested_loop;
 pub mod rule;

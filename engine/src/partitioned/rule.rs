@@ -30,6 +30,7 @@ use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::windows::WindowAggExec;
 
 use super::aggregate::{AggregateOperator, is_holistic};
+use super::global_median::GlobalMedianExec;
 use super::join::JoinOperator;
 use super::nested_loop::{self, ChunkedNestedLoopExec};
 use super::whole_window;
@@ -191,8 +192,21 @@ impl OutOfCoreRule {
             _ => return None,
         };
         let group_by = first.group_expr();
-        if group_by.expr().is_empty() || group_by.has_grouping_set() {
+        if group_by.has_grouping_set() {
             return None;
+        }
+        if group_by.expr().is_empty() {
+            // One group: a median picks its middle values from a sorted column.
+            self.buckets_for(estimate_bytes(first.input()))?;
+            let exec = GlobalMedianExec::try_new(
+                Arc::clone(first.input()),
+                first.aggr_expr().to_vec(),
+                first.filter_expr(),
+                agg.schema(),
+                &self.ctx,
+            )?;
+            tracing::debug!("median with no group keys runs over a sorted column");
+            return Some(Arc::new(exec));
         }
         if !first.aggr_expr().iter().any(|a| is_holistic(a)) {
             return None;
