@@ -31,17 +31,7 @@ fn the_spill_directory_of_a_killed_process_is_swept_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("g");
     let base = dir.path().join("spill");
-    let out = Command::new(env!("CARGO_BIN_EXE_spillframe"))
-        .args(["gen", "h2o-groupby", "--rows", "1e6", "--out"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = format!("x={}", data.join("x.parquet").display());
+    let table = crate::common::gen_groupby("1e6", &data);
     // A self-join under 16 MiB: it spills for several seconds.
     let mut child = Command::new(env!("CARGO_BIN_EXE_spillframe"))
         .args([

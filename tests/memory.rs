@@ -48,17 +48,7 @@ fn run(args: &[&str]) -> (u64, u64) {
 fn peak_rss_stays_near_the_limit_on_data_nine_times_larger() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("g");
-    let out = Command::new(env!("CARGO_BIN_EXE_spillframe"))
-        .args(["gen", "h2o-groupby", "--rows", "2e6", "--out"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = format!("x={}", data.join("x.parquet").display());
+    let table = crate::common::gen_groupby("2e6", &data);
     let target = dir.path().join("out.parquet");
     let target = target.to_str().unwrap();
 

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use arrow::compute::SortOptions;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::Result;
-use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode, SortMergeJoinExec};
-use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
+
 use datafusion::physical_plan::sorts::sort::SortExec;
 
-use super::BucketOperator;
+use super::{BucketOperator, project_columns};
 
 /// Runs the original join, unchanged but for its inputs, on each pair of buckets. Rows with
 /// equal keys share a bucket, so every join type (inner, outer, semi, anti, mark) gives the
@@ -80,18 +79,7 @@ impl BucketOperator for JoinOperator {
         let join: Arc<dyn ExecutionPlan> = Arc::new(join.ok()?);
         Some(match &self.template.projection {
             None => Ok(join),
-            Some(indices) => {
-                let schema = join.schema();
-                let exprs = indices
-                    .iter()
-                    .map(|&i| {
-                        let name = schema.field(i).name();
-                        let col: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, i));
-                        ProjectionExpr::new(col, name.clone())
-                    })
-                    .collect::<Vec<_>>();
-                ProjectionExec::try_new(exprs, join).map(|p| Arc::new(p) as Arc<dyn ExecutionPlan>)
-            }
+            Some(indices) => project_columns(join, indices),
         })
     }
 

@@ -40,11 +40,13 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
@@ -290,16 +292,7 @@ impl ExecutionPlan for PartitionedExec {
         let mut builder = RecordBatchReceiverStream::builder(self.operator.schema(), 2);
         let tx = builder.tx();
         builder.spawn(async move {
-            let all = shared
-                .get_or_init(|| async {
-                    run.partition_inputs(buckets)
-                        .await
-                        .map(Arc::new)
-                        .map_err(Arc::new)
-                })
-                .await
-                .clone()
-                .map_err(DataFusionError::Shared)?;
+            let all = once_shared(&shared, || run.partition_inputs(buckets)).await?;
             let mine: Vec<Bucket> = all
                 .iter()
                 .enumerate()
@@ -592,6 +585,39 @@ impl Run {
         .map_err(RunError::Failed)?;
         send_all(&plan, &self.task, tx).await
     }
+}
+
+/// The value in `cell`, made by `make` by whichever output partition gets there first; the
+/// others wait for it and share it (or its error).
+async fn once_shared<T, F, Fut>(
+    cell: &OnceCell<std::result::Result<Arc<T>, Arc<DataFusionError>>>,
+    make: F,
+) -> Result<Arc<T>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    cell.get_or_init(|| async { make().await.map(Arc::new).map_err(Arc::new) })
+        .await
+        .clone()
+        .map_err(DataFusionError::Shared)
+}
+
+/// `input`'s columns at `indices`, under their names.
+fn project_columns(
+    input: Arc<dyn ExecutionPlan>,
+    indices: &[usize],
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = input.schema();
+    let exprs = indices
+        .iter()
+        .map(|&i| {
+            let name = schema.field(i).name();
+            let col: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, i));
+            ProjectionExpr::new(col, name.clone())
+        })
+        .collect::<Vec<_>>();
+    Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
 }
 
 /// Makes room in the pool for an operator over `bytes` of input by evicting stored partitions.

@@ -51,7 +51,10 @@ use futures::StreamExt;
 use spillframe_spill::PartitionId;
 use tokio::sync::OnceCell;
 
-use super::{Created, OutOfCoreContext, RunError, compact_views, external, make_room, send_all};
+use super::{
+    Created, OutOfCoreContext, RunError, compact_views, external, make_room, once_shared,
+    project_columns, send_all,
+};
 use crate::stored::{StoreScanExec, StoredPartitions};
 
 /// Replaces a nested-loop join whose left side may not fit in memory with chunked execution.
@@ -125,18 +128,7 @@ fn full(join: &NestedLoopJoinExec, ctx: &Arc<OutOfCoreContext>) -> Result<Arc<dy
     let union = UnionExec::try_new(vec![matched, padded])?;
     match join.projection() {
         None => Ok(union),
-        Some(indices) => {
-            let schema = union.schema();
-            let exprs = indices
-                .iter()
-                .map(|&i| {
-                    let name = schema.field(i).name();
-                    let col: Arc<dyn PhysicalExpr> = Arc::new(Column::new(name, i));
-                    ProjectionExpr::new(col, name.clone())
-                })
-                .collect::<Vec<_>>();
-            Ok(Arc::new(ProjectionExec::try_new(exprs, union)?))
-        }
+        Some(indices) => project_columns(union, indices),
     }
 }
 
@@ -307,16 +299,7 @@ impl ExecutionPlan for ChunkedNestedLoopExec {
         let mut builder = RecordBatchReceiverStream::builder(self.schema(), 2);
         let tx = builder.tx();
         builder.spawn(async move {
-            let stored = shared
-                .get_or_init(|| async {
-                    run.store_inputs(outputs)
-                        .await
-                        .map(Arc::new)
-                        .map_err(Arc::new)
-                })
-                .await
-                .clone()
-                .map_err(DataFusionError::Shared)?;
+            let stored = once_shared(&shared, || run.store_inputs(outputs)).await?;
             let mut pending: Vec<PartitionId> = stored
                 .chunks
                 .iter()
