@@ -274,15 +274,6 @@ impl SessionBuilder {
             .execution
             .sort_spill_reservation_bytes =
             share.clamp(64 << 10, 10 << 20).max(proportional) as usize;
-        // When a sort spills, DataFusion merges the batches it holds, one sorted run per batch;
-        // the merge's cursors and output need memory in proportion to what the sort held,
-        // beyond the sort's own reservation, so under small limits it fails. Sorting them as
-        // one concatenated batch instead stays within the reservation (which already counts a
-        // sorted copy). Up to 64 MiB the cost of that is small.
-        session_config
-            .options_mut()
-            .execution
-            .sort_in_place_threshold_bytes = config.memory_limit.min(64 << 20) as usize;
         // The Parquet writer holds a whole row group in memory (and cannot spill it), so row
         // groups shrink with the limit: about 256 bytes a row in a quarter of a share.
         session_config
