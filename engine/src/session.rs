@@ -221,10 +221,11 @@ impl SessionBuilder {
 
         // An external sort's merge takes as many spill files as the pool allows, leaving
         // nothing for the operators after it (a Parquet writer, say). A fan-in bounded by
-        // each partition's share (about 2 MiB per merged file) keeps room for them; more
-        // files are merged in several passes.
+        // each partition's share (about 4 MiB per merged file; with 2 MiB, a full-width sort
+        // of 2e6 h2o rows to Parquet failed at 16 MiB) keeps room for them; more files are
+        // merged in several passes.
         let per_partition = config.memory_limit / config.target_partitions.max(1) as u64;
-        let fan_in = (per_partition / (2 << 20)).clamp(2, 64) as usize;
+        let fan_in = (per_partition / (4 << 20)).clamp(2, 64) as usize;
         let disk = DiskManagerBuilder::default()
             .with_mode(DiskManagerMode::Directories(vec![
                 spill_dir.path().to_path_buf(),
@@ -280,7 +281,18 @@ impl SessionBuilder {
             .options_mut()
             .execution
             .parquet
-            .max_row_group_size = (share / 256).clamp(64 << 10, 1 << 20) as usize;
+            .max_row_group_size = (share / 256).clamp(16 << 10, 1 << 20) as usize;
+        // The parallel Parquet writer buffers several row groups' encoders at once; under
+        // small limits (a partition's share under 32 MiB) it writes one at a time. At 16 MiB,
+        // with 64K-row groups and parallel writing, a partitioned window's output failed about
+        // one run in six for want of 0.5 MB for the writer.
+        if share < 32 << 20 {
+            session_config
+                .options_mut()
+                .execution
+                .parquet
+                .allow_single_file_parallelism = false;
+        }
         let state = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime_env)
