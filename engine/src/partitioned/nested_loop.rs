@@ -419,6 +419,7 @@ impl ChunkRun {
         chunking: Option<(usize, u64)>,
     ) -> Result<Vec<PartitionId>> {
         let mut ids = vec![first];
+        let mut current = first;
         let mut held = 0u64;
         while let Some(batch) = stream.next().await {
             let batch = batch?;
@@ -437,12 +438,12 @@ impl ChunkRun {
                     && held > 0
                     && held + size > budget
                 {
-                    ids.push(self.new_chunk(partition));
+                    current = self.new_chunk(partition);
+                    ids.push(current);
                     held = 0;
                 }
                 held += size;
-                let id = *ids.last().expect("one partition at least");
-                self.ctx.store.append(id, piece).map_err(external)?;
+                self.ctx.store.append(current, piece).map_err(external)?;
             }
         }
         Ok(ids)
