@@ -48,7 +48,7 @@ pub(crate) fn is_plain_median(expr: &AggregateFunctionExpr) -> bool {
 
 /// An aggregate with no group keys whose holistic functions are all plain medians. See the
 /// [module documentation](self).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GlobalMedianExec {
     input: Arc<dyn ExecutionPlan>,
     aggregates: Vec<Arc<AggregateFunctionExpr>>,
@@ -135,10 +135,7 @@ impl ExecutionPlan for GlobalMedianExec {
         })?;
         Ok(Arc::new(GlobalMedianExec {
             input,
-            aggregates: self.aggregates.clone(),
-            schema: Arc::clone(&self.schema),
-            ctx: Arc::clone(&self.ctx),
-            props: Arc::clone(&self.props),
+            ..self.as_ref().clone()
         }))
     }
 
@@ -153,10 +150,7 @@ impl ExecutionPlan for GlobalMedianExec {
             )));
         }
         let run = MedianRun {
-            input: Arc::clone(&self.input),
-            aggregates: self.aggregates.clone(),
-            schema: Arc::clone(&self.schema),
-            ctx: Arc::clone(&self.ctx),
+            exec: self.clone(),
             task: context,
         };
         let stream = futures::stream::once(async move { run.run().await });
@@ -167,18 +161,16 @@ impl ExecutionPlan for GlobalMedianExec {
     }
 }
 
+/// One execution: the operator and the task it runs in.
 struct MedianRun {
-    input: Arc<dyn ExecutionPlan>,
-    aggregates: Vec<Arc<AggregateFunctionExpr>>,
-    schema: SchemaRef,
-    ctx: Arc<OutOfCoreContext>,
+    exec: GlobalMedianExec,
     task: Arc<TaskContext>,
 }
 
 impl MedianRun {
     /// A fresh copy of the input, as one partition.
     fn input(&self) -> Result<Arc<dyn ExecutionPlan>> {
-        let copy = reset_plan_states(Arc::clone(&self.input))?;
+        let copy = reset_plan_states(Arc::clone(&self.exec.input))?;
         Ok(if copy.output_partitioning().partition_count() > 1 {
             Arc::new(CoalescePartitionsExec::new(copy))
         } else {
@@ -187,16 +179,16 @@ impl MedianRun {
     }
 
     async fn run(self) -> Result<RecordBatch> {
-        let mut values: Vec<Option<ScalarValue>> = vec![None; self.aggregates.len()];
+        let mut values: Vec<Option<ScalarValue>> = vec![None; self.exec.aggregates.len()];
         // The other aggregates, in one ordinary pass.
-        let others: Vec<usize> = (0..self.aggregates.len())
-            .filter(|&i| !is_plain_median(&self.aggregates[i]))
+        let others: Vec<usize> = (0..self.exec.aggregates.len())
+            .filter(|&i| !is_plain_median(&self.exec.aggregates[i]))
             .collect();
         if !others.is_empty() {
             let input = self.input()?;
             let exprs = others
                 .iter()
-                .map(|&i| Arc::clone(&self.aggregates[i]))
+                .map(|&i| Arc::clone(&self.exec.aggregates[i]))
                 .collect::<Vec<_>>();
             let filters = vec![None; exprs.len()];
             let agg: Arc<dyn ExecutionPlan> = Arc::new(AggregateExec::try_new(
@@ -216,14 +208,14 @@ impl MedianRun {
                 values[i] = Some(ScalarValue::try_from_array(row.column(k), 0)?);
             }
         }
-        for (value, agg) in values.iter_mut().zip(&self.aggregates) {
+        for (value, agg) in values.iter_mut().zip(&self.exec.aggregates) {
             if value.is_none() {
                 *value = Some(self.median(agg).await?);
             }
         }
         let columns = values
             .into_iter()
-            .zip(self.schema.fields())
+            .zip(self.exec.schema.fields())
             .map(|(v, f)| {
                 let v = v.unwrap_or(ScalarValue::try_from(f.data_type())?);
                 let v = if v.data_type() == *f.data_type() {
@@ -234,12 +226,15 @@ impl MedianRun {
                 v.to_array_of_size(1)
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+        Ok(RecordBatch::try_new(
+            Arc::clone(&self.exec.schema),
+            columns,
+        )?)
     }
 
     /// One median: sort its argument into the store, then pick the middle values.
     async fn median(&self, agg: &AggregateFunctionExpr) -> Result<ScalarValue> {
-        let input = reset_plan_states(Arc::clone(&self.input))?;
+        let input = reset_plan_states(Arc::clone(&self.exec.input))?;
         let arg = agg.expressions().remove(0);
         let projected: Arc<dyn ExecutionPlan> = Arc::new(ProjectionExec::try_new(
             vec![ProjectionExpr::new(arg, "v".to_string())],
@@ -256,7 +251,7 @@ impl MedianRun {
             Arc::new(SortExec::new(ordering.clone(), projected).with_preserve_partitioning(true));
         let merged: Arc<dyn ExecutionPlan> =
             Arc::new(SortPreservingMergeExec::new(ordering, sorted));
-        let store = &self.ctx.store;
+        let store = &self.exec.ctx.store;
         let id = store.create(
             merged.schema(),
             Some(format!("sorted values of {}", agg.name())),

@@ -143,17 +143,22 @@ fn with_children(
     )
 }
 
-/// Cuts `batch` into row ranges of at most about `budget` bytes each, every piece owning its
-/// memory (a slice would report, and keep alive, the whole batch's buffers).
+/// Cuts `batch` into row ranges of at most about `budget` bytes each. See [`cut_rows`].
 fn split_to_budget(batch: RecordBatch, budget: u64) -> Result<Vec<RecordBatch>> {
     let batch = compact_views(batch)?;
     let size = batch.get_array_memory_size() as u64;
-    let rows = batch.num_rows();
-    if size <= budget || rows < 2 {
+    if size <= budget {
         return Ok(vec![batch]);
     }
-    let pieces = (size.div_ceil(budget.max(1)) as usize).min(rows);
-    let per_piece = rows.div_ceil(pieces);
+    cut_rows(&batch, size.div_ceil(budget.max(1)) as usize)
+}
+
+/// Cuts `batch` into `pieces` row ranges of nearly equal length (fewer when it has fewer
+/// rows), each owning its memory: a slice would report, and keep alive, the whole batch's
+/// buffers.
+fn cut_rows(batch: &RecordBatch, pieces: usize) -> Result<Vec<RecordBatch>> {
+    let rows = batch.num_rows();
+    let per_piece = rows.div_ceil(pieces.clamp(1, rows.max(1))).max(1);
     (0..rows)
         .step_by(per_piece)
         .map(|start| {
@@ -511,15 +516,13 @@ impl ChunkRun {
         if rows < 2 {
             return Ok(None);
         }
-        let mid = rows / 2;
         let mut halves = Vec::new();
-        for (start, len) in [(0, mid), (mid, rows - mid)] {
+        for piece in cut_rows(&all, 2)? {
             let id = self.created.create(
                 Arc::clone(&schema),
                 format!("half of a left chunk of {}", self.describe),
             );
             halves.push(id);
-            let piece = compact_views(concat_batches(&schema, [&all.slice(start, len)])?)?;
             if let Err(e) = store.append(id, piece) {
                 for h in &halves {
                     store.remove(*h);
