@@ -171,6 +171,17 @@ impl LazyFrame {
         }
     }
 
+    /// A frame over a DataFusion DataFrame built in this session's context (for layers that
+    /// build plans with DataFusion's own API, such as the pandas-style compat layer).
+    pub fn from_datafusion(session: &Session, df: DataFrame) -> Self {
+        LazyFrame::from_result(session.clone(), Ok(df), Vec::new())
+    }
+
+    /// The files this frame reads (named in errors).
+    pub fn sources(&self) -> &[PathBuf] {
+        &self.sources
+    }
+
     /// Applies a plan transformation, keeping the first error.
     fn map(self, f: impl FnOnce(DataFrame) -> Result<DataFrame>) -> LazyFrame {
         let df = self.df.and_then(f);
