@@ -9,6 +9,13 @@ use crate::error::{Result, invalid};
 use crate::series::Series;
 use crate::window::CastExt;
 
+/// Plain (non-view) strings. DataFusion's case functions return string views whose buffers
+/// are accounted many times over when a sort buffers them, which fails sorts under small
+/// memory limits; plain strings are accounted once.
+fn utf8(e: Expr) -> Expr {
+    datafusion::logical_expr::cast(e, arrow::datatypes::DataType::Utf8)
+}
+
 /// String methods of a [`Series`] (pandas' `.str`). Missing values stay missing.
 #[derive(Debug, Clone)]
 pub struct StrAccessor {
@@ -49,12 +56,12 @@ impl StrAccessor {
 
     /// Lower case.
     pub fn lower(&self) -> Result<Series> {
-        self.out(f::lower(self.e()))
+        self.out(utf8(f::lower(self.e())))
     }
 
     /// Upper case.
     pub fn upper(&self) -> Result<Series> {
-        self.out(f::upper(self.e()))
+        self.out(utf8(f::upper(self.e())))
     }
 
     /// Number of characters.
@@ -121,7 +128,7 @@ impl StrAccessor {
 
     /// Each word capitalised.
     pub fn title(&self) -> Result<Series> {
-        self.out(f::initcap(self.e()))
+        self.out(utf8(f::initcap(self.e())))
     }
 
     /// First character upper case, the rest lower case.

@@ -272,7 +272,7 @@ impl DataFrame {
 
     /// Runs the plan and returns the rows in pandas order.
     pub fn to_table(&self) -> Result<Table> {
-        Ok(self.to_lazy()?.collect()?)
+        run(&self.to_lazy()?)
     }
 
     /// A column as a [`Series`] (pandas' `df["name"]`).
@@ -775,7 +775,7 @@ impl DataFrame {
     /// Runs aggregate expressions over the whole frame and returns the single row.
     pub(crate) fn run_one_row(&self, aggs: Vec<Expr>) -> Result<arrow::array::RecordBatch> {
         let df = self.df.clone().aggregate(vec![], aggs)?;
-        let table = LazyFrame::from_datafusion(&self.session, df).collect()?;
+        let table = run(&LazyFrame::from_datafusion(&self.session, df))?;
         Ok(table.to_batch()?)
     }
 
@@ -799,6 +799,33 @@ impl DataFrame {
         let cols = self.columns();
         self.map_columns(&cols, |n, dt| Ok(replace_expr(c(n), dt, mapping)))
     }
+}
+
+static SPILLED: std::sync::Mutex<Vec<(std::path::PathBuf, u64)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Runs an engine frame, counting what it spilled against its session.
+pub(crate) fn run(lf: &LazyFrame) -> Result<Table> {
+    let (table, metrics) = lf.collect_with_metrics()?;
+    if metrics.spilled_bytes > 0 {
+        let dir = lf.session().spill_dir().to_path_buf();
+        let mut all = SPILLED.lock().unwrap_or_else(|p| p.into_inner());
+        match all.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, n)) => *n += metrics.spilled_bytes,
+            None => all.push((dir, metrics.spilled_bytes)),
+        }
+    }
+    Ok(table)
+}
+
+/// Bytes that compat actions in `session` have spilled so far (operators and the partition
+/// store), for tests and progress reports.
+pub fn spilled_bytes(session: &Session) -> u64 {
+    let all = SPILLED.lock().unwrap_or_else(|p| p.into_inner());
+    all.iter()
+        .find(|(d, _)| d == session.spill_dir())
+        .map(|(_, n)| *n)
+        .unwrap_or(0)
 }
 
 /// `expr` is missing: null, or NaN for floats.

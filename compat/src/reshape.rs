@@ -338,7 +338,7 @@ impl DataFrame {
             .filter(c(columns).is_not_null())?
             .aggregate(vec![c(columns)], vec![])?
             .sort(vec![SortExpr::new(c(columns), true, false)])?;
-        let table = LazyFrame::from_datafusion(&self.session, distinct).collect()?;
+        let table = crate::frame::run(&LazyFrame::from_datafusion(&self.session, distinct))?;
         let col: ArrayRef = table.column(columns)?;
         let mut aggs = Vec::new();
         for i in 0..col.len() {

@@ -486,7 +486,8 @@ impl Series {
 
     /// The `q` quantile, with linear interpolation.
     pub fn quantile(&self, q: f64) -> Result<ScalarValue> {
-        self.reduce(crate::stats::quantile_expr(self.value(), q))
+        let v = self.to_frame()?.exact_quantiles(&self.name, &[q])?;
+        Ok(ScalarValue::Float64(v[0]))
     }
 
     /// Pearson correlation with `other` over rows where both are present.

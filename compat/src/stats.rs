@@ -15,6 +15,10 @@ use spillframe_engine::Session;
 use crate::dtype;
 use crate::error::{Result, invalid};
 use crate::frame::{DataFrame, c, missing};
+use std::ops::Not;
+
+use arrow::array::Array;
+
 use crate::window::CastExt;
 
 /// Variance with `ddof` delta degrees of freedom.
@@ -150,6 +154,72 @@ pub(crate) fn named_agg(func: &str, v: Expr, dt: &DataType) -> Result<Expr> {
 }
 
 impl DataFrame {
+    /// Exact quantiles of a column with linear interpolation, out of core: the present values
+    /// are sorted (spilling if need be) and only the rows at the needed ranks come back.
+    /// `percentile_cont` would hold every value in memory instead.
+    pub(crate) fn exact_quantiles(&self, column: &str, qs: &[f64]) -> Result<Vec<Option<f64>>> {
+        use arrow::array::{AsArray, Int64Array};
+        use arrow::datatypes::{Float64Type, Int64Type};
+        for q in qs {
+            if !(0.0..=1.0).contains(q) {
+                return Err(invalid(
+                    "quantile",
+                    format!("q must be between 0 and 1, not {q}"),
+                ));
+            }
+        }
+        let dt = self.dtype_of("quantile", column)?;
+        let present = self.filter_expr(missing(c(column), &dt).not())?;
+        let n = present.run_one_row(vec![agg::count(lit(1)).alias("n")])?;
+        let n = n
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .map(|a| a.value(0))
+            .unwrap_or(0);
+        if n == 0 {
+            return Ok(vec![None; qs.len()]);
+        }
+        let mut ranks: Vec<i64> = Vec::new();
+        for q in qs {
+            let h = (n - 1) as f64 * q;
+            ranks.push(h.floor() as i64 + 1);
+            ranks.push(h.ceil() as i64 + 1);
+        }
+        ranks.sort_unstable();
+        ranks.dedup();
+        let v = c(column).cast_to_f64();
+        let rn =
+            crate::window::row_number(&[], &[SortExpr::new(v.clone(), true, false)])?.cast_to_i64();
+        let df = present
+            .df
+            .clone()
+            .select(vec![v.alias("__v"), rn.alias("__rn")])?
+            .filter(c("__rn").in_list(ranks.iter().map(|r| lit(*r)).collect(), false))?;
+        let table = crate::frame::run(&spillframe_engine::LazyFrame::from_datafusion(
+            &self.session,
+            df,
+        ))?;
+        let b = table.to_batch()?;
+        let (vals, rns) = (
+            b.column(0).as_primitive::<Float64Type>(),
+            b.column(1).as_primitive::<Int64Type>(),
+        );
+        let at = |r: i64| -> Option<f64> {
+            (0..b.num_rows())
+                .find(|&i| rns.value(i) == r)
+                .map(|i| vals.value(i))
+        };
+        Ok(qs
+            .iter()
+            .map(|q| {
+                let h = (n - 1) as f64 * q;
+                let (lo, hi) = (at(h.floor() as i64 + 1)?, at(h.ceil() as i64 + 1)?);
+                Some(lo + (hi - lo) * (h - h.floor()))
+            })
+            .collect())
+    }
+
     fn reduce_each(
         &self,
         op: &'static str,
@@ -209,9 +279,16 @@ impl DataFrame {
         self.reduce_each("var", |v, _| Ok(var_expr(v, ddof)))
     }
 
-    /// Column `q` quantiles (linear interpolation).
+    /// Column `q` quantiles (linear interpolation), computed out of core.
     pub fn quantile(&self, q: f64) -> Result<DataFrame> {
-        self.reduce_each("quantile", |v, _| Ok(quantile_expr(v, q)))
+        let cols = self.columns();
+        let mut values = Vec::new();
+        for n in &cols {
+            values.push(self.exact_quantiles(n, &[q])?[0]);
+        }
+        let value: ArrayRef = Arc::new(arrow::array::Float64Array::from(values));
+        let column: ArrayRef = Arc::new(StringArray::from_iter_values(cols.iter()));
+        DataFrame::from_columns(&self.session, vec![("column", column), ("value", value)])
     }
 
     /// Several aggregations by pandas name: one row per function, the frame's columns
@@ -271,9 +348,6 @@ impl DataFrame {
                 agg::avg(v.clone().cast_to_f64()),
                 std_expr(v.clone(), 1),
                 agg::min(v.clone()).cast_to_f64(),
-                quantile_expr(v.clone(), 0.25),
-                quantile_expr(v.clone(), 0.5),
-                quantile_expr(v.clone(), 0.75),
                 agg::max(v).cast_to_f64(),
             ]);
         }
@@ -288,10 +362,18 @@ impl DataFrame {
             Arc::new(StringArray::from_iter_values(stats)) as ArrayRef,
         )];
         for (j, n) in cols.iter().enumerate() {
-            let parts: Vec<&dyn arrow::array::Array> = (0..stats.len())
-                .map(|i| row.column(j * stats.len() + i).as_ref())
-                .collect();
-            out.push((n.as_str(), arrow::compute::concat(&parts)?));
+            let get = |i: usize| -> Option<f64> {
+                let a = row.column(j * 5 + i);
+                a.as_any()
+                    .downcast_ref::<arrow::array::Float64Array>()
+                    .and_then(|f| (!f.is_null(0)).then(|| f.value(0)))
+            };
+            let q = self.exact_quantiles(n, &[0.25, 0.5, 0.75])?;
+            let values = vec![get(0), get(1), get(2), get(3), q[0], q[1], q[2], get(4)];
+            out.push((
+                n.as_str(),
+                Arc::new(arrow::array::Float64Array::from(values)) as ArrayRef,
+            ));
         }
         DataFrame::from_columns(&self.session, out)
     }
