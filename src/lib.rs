@@ -39,6 +39,7 @@ pub mod prelude {
     pub use spillframe_engine::prelude::*;
 }
 
-/// Direct access to the engine and spill crates.
+/// Direct access to the engine, spill and pandas-style compat crates.
+pub use spillframe_compat as compat;
 pub use spillframe_engine as engine;
 pub use spillframe_spill as spill;

@@ -314,6 +314,11 @@ impl DataFrame {
         Ok(LazyFrame::from_datafusion(&self.session, self.df.clone()).count()?)
     }
 
+    /// Whether the frame has no rows.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.head(1)?.len()? == 0)
+    }
+
     /// Whether the frame has no rows or no columns (pandas' `empty`).
     pub fn empty(&self) -> Result<bool> {
         Ok(self.columns().is_empty() || self.head(1)?.len()? == 0)

@@ -146,10 +146,10 @@ impl DataFrame {
                 (
                     lkeys
                         .iter()
-                        .map(|k| datafusion::common::Column::from_name(k))
+                        .map(datafusion::common::Column::from_name)
                         .collect::<Vec<_>>(),
                     rk.iter()
-                        .map(|k| datafusion::common::Column::from_name(k))
+                        .map(datafusion::common::Column::from_name)
                         .collect::<Vec<_>>(),
                 ),
                 None,

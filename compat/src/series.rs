@@ -196,6 +196,11 @@ impl Series {
         self.frame.len()
     }
 
+    /// Whether there are no values (pandas' `empty`).
+    pub fn is_empty(&self) -> Result<bool> {
+        self.frame.is_empty()
+    }
+
     /// `(len,)` as pandas' `shape`.
     pub fn shape(&self) -> Result<(usize,)> {
         Ok((self.len()?,))

@@ -5,3 +5,5 @@
 mod conformance;
 #[path = "compat/errors.rs"]
 mod errors;
+#[path = "compat/registry.rs"]
+mod registry;

@@ -1,4 +1,4 @@
-//! The `spillframe` command line: `sql`, `gen` and `demo`.
+//! The `spillframe` command line: `sql`, `gen`, `demo` and `compat`.
 
 mod generate;
 mod progress;
@@ -37,6 +37,16 @@ pub enum Command {
     /// Run the demo: generate (or reuse) a dataset and run a groupby, a join and a sort
     /// under a memory limit smaller than the data.
     Demo(crate::demo::DemoArgs),
+    /// Show which pandas operations the compat layer supports.
+    Compat(CompatArgs),
+}
+
+/// Arguments of `spillframe compat`.
+#[derive(Debug, Clone, Args)]
+pub struct CompatArgs {
+    /// Print the full registry as Markdown (the contents of docs/supported_apis.md).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Session settings shared by the commands that run queries.
@@ -167,6 +177,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => sql::run(args),
         Command::Gen(cmd) => generate::run(cmd),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Compat(args) => {
+            if args.markdown {
+                print!("{}", spillframe_compat::registry::markdown());
+            } else {
+                print!("{}", spillframe_compat::registry::summary());
+            }
+            Ok(())
+        }
     }
 }
 
