@@ -86,6 +86,14 @@ impl std::fmt::Debug for DataFrame {
     }
 }
 
+/// The opposite row order (for `tail`, `keep="last"` and backward fills).
+pub(crate) fn reversed(order: &[SortExpr]) -> Vec<SortExpr> {
+    order
+        .iter()
+        .map(|s| SortExpr::new(s.expr.clone(), !s.asc, !s.nulls_first))
+        .collect()
+}
+
 fn pos_order() -> Vec<SortExpr> {
     vec![SortExpr::new(c(POS), true, false)]
 }
@@ -300,12 +308,11 @@ impl DataFrame {
 
     /// The last `n` rows.
     pub fn tail(&self, n: usize) -> Result<Self> {
-        let reversed = self
-            .order
-            .iter()
-            .map(|s| SortExpr::new(s.expr.clone(), !s.asc, !s.nulls_first))
-            .collect::<Vec<_>>();
-        let df = self.df.clone().sort(reversed)?.limit(0, Some(n))?;
+        let df = self
+            .df
+            .clone()
+            .sort(reversed(&self.order))?
+            .limit(0, Some(n))?;
         Ok(self.with_df(df))
     }
 
@@ -724,14 +731,7 @@ impl DataFrame {
         use datafusion::functions_aggregate::count::count_udaf;
         Ok(match keep {
             Keep::First => window::row_number(&part, &self.order)?.gt(lit(1u64)),
-            Keep::Last => {
-                let rev: Vec<SortExpr> = self
-                    .order
-                    .iter()
-                    .map(|s| SortExpr::new(s.expr.clone(), !s.asc, !s.nulls_first))
-                    .collect();
-                window::row_number(&part, &rev)?.gt(lit(1u64))
-            }
+            Keep::Last => window::row_number(&part, &reversed(&self.order))?.gt(lit(1u64)),
             Keep::None => {
                 window::aggregate(count_udaf(), vec![lit(1)], &part, &[], window::Span::Whole)?
                     .gt(lit(1i64))
@@ -928,10 +928,7 @@ pub(crate) fn carry(e: Expr, dt: &DataType, order: &[SortExpr], backward: bool) 
     };
     let value = when(missing(e.clone(), dt), lit(ScalarValue::try_from(dt)?)).otherwise(e)?;
     let order: Vec<SortExpr> = if backward {
-        order
-            .iter()
-            .map(|s| SortExpr::new(s.expr.clone(), !s.asc, !s.nulls_first))
-            .collect()
+        reversed(order)
     } else {
         order.to_vec()
     };

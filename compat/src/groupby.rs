@@ -244,34 +244,29 @@ impl GroupBy {
         self.each("all")
     }
 
-    /// Per-group standard deviations with `ddof`.
-    pub fn std(&self, ddof: u32) -> Result<DataFrame> {
+    /// Each value column aggregated by `f`, under its own name.
+    fn each_with(&self, f: impl Fn(Expr) -> Expr) -> Result<DataFrame> {
         let aggs = self
             .value_columns()
             .iter()
-            .map(|n| crate::stats::std_expr(c(n), ddof).alias(n.as_str()))
+            .map(|n| f(c(n)).alias(n.as_str()))
             .collect();
         self.aggregate(aggs)
+    }
+
+    /// Per-group standard deviations with `ddof`.
+    pub fn std(&self, ddof: u32) -> Result<DataFrame> {
+        self.each_with(|v| crate::stats::std_expr(v, ddof))
     }
 
     /// Per-group variances with `ddof`.
     pub fn var(&self, ddof: u32) -> Result<DataFrame> {
-        let aggs = self
-            .value_columns()
-            .iter()
-            .map(|n| crate::stats::var_expr(c(n), ddof).alias(n.as_str()))
-            .collect();
-        self.aggregate(aggs)
+        self.each_with(|v| crate::stats::var_expr(v, ddof))
     }
 
-    /// Per-group `q` quantiles.
+    /// Per-group `q` quantiles (linear interpolation).
     pub fn quantile(&self, q: f64) -> Result<DataFrame> {
-        let aggs = self
-            .value_columns()
-            .iter()
-            .map(|n| crate::stats::quantile_expr(c(n), q).alias(n.as_str()))
-            .collect();
-        self.aggregate(aggs)
+        self.each_with(|v| crate::stats::quantile_expr(v, q))
     }
 
     /// Rows per group, as a `size` column.
@@ -412,11 +407,7 @@ impl GroupBy {
 
     fn nth_rows(&self, test: impl Fn(Expr) -> Expr, reverse: bool) -> Result<DataFrame> {
         let order: Vec<SortExpr> = if reverse {
-            self.frame
-                .order
-                .iter()
-                .map(|s| SortExpr::new(s.expr.clone(), !s.asc, !s.nulls_first))
-                .collect()
+            crate::frame::reversed(&self.frame.order)
         } else {
             self.frame.order.clone()
         };
