@@ -501,7 +501,7 @@ impl Series {
         let f = s
             .frame
             .project(vec![s.expr.clone().alias("__x"), o.alias("__y")])?;
-        let (x, y) = crate::stats::pairwise(c("__x"), c("__y"));
+        let (x, y) = crate::stats::pairwise(c("__x"), c("__y"))?;
         let b = f.run_one_row(vec![agg::corr(x, y).alias("value")])?;
         Ok(ScalarValue::try_from_array(b.column(0), 0)?)
     }
@@ -512,7 +512,7 @@ impl Series {
         let f = s
             .frame
             .project(vec![s.expr.clone().alias("__x"), o.alias("__y")])?;
-        let (x, y) = crate::stats::pairwise(c("__x"), c("__y"));
+        let (x, y) = crate::stats::pairwise(c("__x"), c("__y"))?;
         let b = f.run_one_row(vec![agg::covar_samp(x, y).alias("value")])?;
         Ok(ScalarValue::try_from_array(b.column(0), 0)?)
     }

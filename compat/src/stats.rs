@@ -48,11 +48,11 @@ pub(crate) fn quantile_expr(v: Expr, q: f64) -> Expr {
 }
 
 /// The pair with each side missing where the other is (pandas' pairwise-complete rows).
-pub(crate) fn pairwise(x: Expr, y: Expr) -> (Expr, Expr) {
+pub(crate) fn pairwise(x: Expr, y: Expr) -> Result<(Expr, Expr)> {
     let both = x.clone().is_not_null().and(y.clone().is_not_null());
-    let x2 = when(both.clone(), x.cast_to_f64()).otherwise(lit(ScalarValue::Float64(None)));
-    let y2 = when(both, y.cast_to_f64()).otherwise(lit(ScalarValue::Float64(None)));
-    (x2.expect("case"), y2.expect("case"))
+    let x2 = when(both.clone(), x.cast_to_f64()).otherwise(lit(ScalarValue::Float64(None)))?;
+    let y2 = when(both, y.cast_to_f64()).otherwise(lit(ScalarValue::Float64(None)))?;
+    Ok((x2, y2))
 }
 
 /// Rounds to `decimals` places with halves to even, as numpy does.
@@ -391,7 +391,7 @@ impl DataFrame {
         let mut aggs = Vec::new();
         for a in &cols {
             for b in &cols {
-                let (x, y) = pairwise(c(a), c(b));
+                let (x, y) = pairwise(c(a), c(b))?;
                 aggs.push(f(x, y).alias(format!("{a}|{b}")));
             }
         }
