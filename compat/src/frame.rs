@@ -248,10 +248,12 @@ impl DataFrame {
             .unwrap_or_default()
     }
 
-    /// Numbers the rows 0..n in their current order into `__sf_pos` and drops the other
-    /// hidden columns, so the order keys are the position alone.
+    /// Numbers the rows 0..n in their current order (whose keys may be hidden or visible
+    /// columns) into `__sf_pos` and drops the other hidden columns, so the order keys are the
+    /// position alone.
     pub(crate) fn renumbered(&self) -> Result<Self> {
-        if self.order.len() == 1 && self.hidden_columns() == [POS] {
+        let by_pos = matches!(self.order.as_slice(), [s] if s.expr == c(POS) && s.asc);
+        if by_pos && self.hidden_columns() == [POS] {
             return Ok(self.clone());
         }
         let rn = (window::row_number(&[], &self.order)?.cast_to_i64() - lit(1i64)).alias(POS);

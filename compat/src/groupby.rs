@@ -49,20 +49,7 @@ impl DataFrame {
         order: Vec<SortExpr>,
     ) -> Result<DataFrame> {
         let tmp = DataFrame::wrap(&self.session, df, order);
-        tmp.renumbered_from_order()
-    }
-
-    /// Numbers rows in the current order keys, which may be visible columns.
-    pub(crate) fn renumbered_from_order(&self) -> Result<DataFrame> {
-        let rn = (window::row_number(&[], &self.order)?.cast_to_i64() - lit(1i64)).alias(POS);
-        let mut user: Vec<Expr> = self.columns().iter().map(|n| c(n)).collect();
-        user.push(rn);
-        let df = self.df.clone().select(user)?;
-        Ok(DataFrame::wrap(
-            &self.session,
-            df,
-            vec![SortExpr::new(c(POS), true, false)],
-        ))
+        tmp.renumbered()
     }
 }
 
@@ -137,7 +124,7 @@ impl GroupBy {
     }
 
     /// Groups with their aggregates: keys first, then `aggs`, in pandas' group order.
-    fn aggregate(&self, aggs: Vec<Expr>) -> Result<DataFrame> {
+    pub(crate) fn aggregate(&self, aggs: Vec<Expr>) -> Result<DataFrame> {
         let mut input = self.frame.clone();
         if self.dropna {
             input = input.filter_expr(self.keys_present())?;
@@ -460,12 +447,5 @@ pub(crate) fn value_counts(
         out.sort_values(&[col], &[ascending])
     } else {
         Ok(out)
-    }
-}
-
-impl GroupBy {
-    /// Groups with the given aggregate expressions (for reshaping operations).
-    pub(crate) fn aggregate_public(&self, aggs: Vec<Expr>) -> Result<DataFrame> {
-        self.aggregate(aggs)
     }
 }

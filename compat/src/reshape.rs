@@ -311,11 +311,7 @@ impl DataFrame {
             SortExpr::new(c("__sf_src"), true, false),
             SortExpr::new(c(POS), true, false),
         ];
-        DataFrame::wrap(&self.session, df, order).renumbered_keep_clean()
-    }
-
-    fn renumbered_keep_clean(&self) -> Result<DataFrame> {
-        self.renumbered_from_order()
+        DataFrame::wrap(&self.session, df, order).renumbered()
     }
 
     /// A spreadsheet-style pivot (pandas' `pivot_table`): one row per `index` key, one
@@ -358,7 +354,7 @@ impl DataFrame {
             aggs.push(cell.alias(label));
         }
         let g = self.groupby(index)?;
-        g.aggregate_public(aggs)
+        g.aggregate(aggs)
     }
 }
 
@@ -409,5 +405,5 @@ pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
         SortExpr::new(c("__sf_src"), true, false),
         SortExpr::new(c(POS), true, false),
     ];
-    DataFrame::wrap(&first.session, df, order).renumbered_from_order()
+    DataFrame::wrap(&first.session, df, order).renumbered()
 }

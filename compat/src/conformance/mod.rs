@@ -90,12 +90,13 @@ pub fn row(values: Vec<(&str, ScalarValue)>) -> Result<Table> {
 
 /// Reads an expected answer written by pandas.
 pub fn read_expected(path: &Path) -> Result<RecordBatch> {
-    let file = File::open(path)
-        .map_err(|e| crate::error::invalid("conformance", format!("{}: {e}", path.display())))?;
+    let at = |e: &dyn std::fmt::Display| {
+        crate::error::invalid("conformance", format!("{}: {e}", path.display()))
+    };
+    let file = File::open(path).map_err(|e| at(&e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| crate::error::invalid("conformance", format!("{}: {e}", path.display())))?
-        .build()
-        .map_err(|e| crate::error::invalid("conformance", format!("{}: {e}", path.display())))?;
+        .and_then(|b| b.build())
+        .map_err(|e| at(&e))?;
     let schema = reader.schema();
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(arrow::compute::concat_batches(&schema, &batches)?)
