@@ -5,11 +5,11 @@
 //! 1. values set on the [`SessionBuilder`](crate::SessionBuilder) (the CLI's flags land here);
 //! 2. environment variables (`SPILLFRAME_MEMORY_LIMIT`, `SPILLFRAME_SPILL_DIR`,
 //!    `SPILLFRAME_TARGET_PARTITIONS`, `SPILLFRAME_BATCH_SIZE`, `SPILLFRAME_MAX_SPILL`,
-//!    `SPILLFRAME_SPILL_COMPRESSION`);
+//!    `SPILLFRAME_SPILL_COMPRESSION`, `SPILLFRAME_JOB_THREADS`);
 //! 3. the config file: the path in `SPILLFRAME_CONFIG`, else `./spillframe.toml` if present;
 //! 4. defaults: memory limit [`DEFAULT_MEMORY_FRACTION`] of usable memory, spill directory
 //!    `$TMPDIR/spillframe`, one partition per core, batches of 8192 rows, no cap on spill
-//!    bytes (beyond the disk's size), uncompressed spill files.
+//!    bytes (beyond the disk's size), uncompressed spill files, one job worker per core.
 //!
 //! [`DEFAULT_MEMORY_FRACTION`]: spillframe_spill::DEFAULT_MEMORY_FRACTION
 
@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_spill: Option<u64>,
     /// Compression of spill files (none, lz4, zstd).
     pub spill_compression: Option<Compression>,
+    /// Threads of the worker pool that runs user functions (jobs).
+    pub job_threads: Option<usize>,
 }
 
 /// The config file's shape. Unknown keys are an error, so a typo names itself.
@@ -55,6 +57,7 @@ struct FileSettings {
     batch_size: Option<i64>,
     max_spill: Option<toml::Value>,
     spill_compression: Option<String>,
+    job_threads: Option<i64>,
 }
 
 impl Settings {
@@ -67,6 +70,7 @@ impl Settings {
             batch_size: self.batch_size.or(lower.batch_size),
             max_spill: self.max_spill.or(lower.max_spill),
             spill_compression: self.spill_compression.or(lower.spill_compression),
+            job_threads: self.job_threads.or(lower.job_threads),
         }
     }
 
@@ -101,6 +105,9 @@ impl Settings {
                 .transpose()?,
             spill_compression: get("SPILLFRAME_SPILL_COMPRESSION")
                 .map(|v| parse_compression(&v, &origin("SPILLFRAME_SPILL_COMPRESSION")))
+                .transpose()?,
+            job_threads: get("SPILLFRAME_JOB_THREADS")
+                .map(|v| parse_count("job_threads", &v, &origin("SPILLFRAME_JOB_THREADS")))
                 .transpose()?,
         })
     }
@@ -154,6 +161,7 @@ impl Settings {
                 .spill_compression
                 .map(|v| parse_compression(&v, &origin))
                 .transpose()?,
+            job_threads: count("job_threads", file.job_threads)?,
         })
     }
 

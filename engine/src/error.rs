@@ -96,6 +96,32 @@ pub enum Error {
     /// The session's runtime could not be started.
     #[error("cannot start the execution runtime: {0}")]
     Runtime(String),
+    /// A user function (of `map_partitions`, `map_batches`, `call`, `map`) returned an error or
+    /// panicked. `at` names the partition, batch or item it was given.
+    #[error("job '{job}': the function failed on {at}: {source}")]
+    UserFunction {
+        /// The job's name.
+        job: String,
+        /// Where: "partition 3", "partition 1, batch 7", "item 12".
+        at: String,
+        /// The function's own error (or the panic's message).
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The job was cancelled before it finished.
+    #[error("job '{job}' was cancelled")]
+    Cancelled {
+        /// The job's name.
+        job: String,
+    },
+    /// A function name that is not in the function registry.
+    #[error("no function named '{name}' is registered; registered: {registered}")]
+    UnknownFunction {
+        /// The name asked for.
+        name: String,
+        /// The names that are registered.
+        registered: String,
+    },
 }
 
 /// Result type of the engine crate.

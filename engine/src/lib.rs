@@ -13,7 +13,9 @@
 //!   window partitions, holistic aggregates): hash-partition into the partition store, then
 //!   run bucket by bucket; [`partitioned::rule`] picks it from size estimates;
 //! - [`stored`]: tables and scans over the partition store;
-//! - [`table`]: the owned result type and the `df!` macro.
+//! - [`table`]: the owned result type and the `df!` macro;
+//! - [`jobs`]: user functions over partitions and batches (`map_partitions`, `map_batches`,
+//!   `parallelize`), PiCloud-style `call`/`map`, and job handles with progress and cancel.
 //!
 //! ```
 //! use spillframe_engine::prelude::*;
@@ -34,6 +36,7 @@ pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod frame;
+pub mod jobs;
 pub mod partitioned;
 pub mod session;
 pub mod source;
@@ -45,6 +48,7 @@ pub use error::{Error, Result};
 pub use exec::{Progress, Query, QueryMetrics};
 pub use expr::{ExprExt, IntoExpr, col, cols, len};
 pub use frame::{BatchIter, JoinType, LazyFrame, LazyGroupBy, SortMultipleOptions, concat};
+pub use jobs::{JobHandle, JobId, JobProgress, JobStatus, Merge, Merged, Partition};
 pub use session::{Session, SessionBuilder, SessionSettings};
 pub use source::{CsvOptions, FileFormat};
 pub use spillframe_spill::{Compression, MemoryLimit};

@@ -18,6 +18,9 @@ use spillframe_spill::{
 use crate::config::{DEFAULT_BATCH_SIZE, Settings};
 use crate::error::{Error, Result};
 use crate::frame::LazyFrame;
+use crate::jobs::FunctionRegistry;
+use crate::jobs::handle::JobTable;
+use crate::jobs::pool::WorkerPool;
 use crate::partitioned::OutOfCoreContext;
 use crate::partitioned::rule::OutOfCoreRule;
 use crate::source::{self, CsvOptions, FileFormat};
@@ -41,6 +44,9 @@ struct SessionInner {
     governor: MemoryGovernor,
     config: SessionSettings,
     runtime: Option<tokio::runtime::Runtime>,
+    jobs: JobTable,
+    pool: WorkerPool,
+    functions: FunctionRegistry,
     // Declared last: dropped after the context, whose disk manager writes inside it.
     spill_dir: SpillDir,
 }
@@ -74,6 +80,8 @@ pub struct SessionSettings {
     /// Run joins, holistic aggregates and partitioned windows partitioned even when they
     /// would fit in memory (for tests and benchmarks).
     pub force_partitioned: bool,
+    /// Threads of the worker pool that runs user functions.
+    pub job_threads: usize,
 }
 
 /// Builds a [`Session`]. Values set here take precedence over environment variables and the
@@ -137,6 +145,12 @@ impl SessionBuilder {
     /// execution even when estimates say they fit in memory.
     pub fn force_partitioned(mut self, on: bool) -> Self {
         self.force_partitioned = on;
+        self
+    }
+
+    /// Sets the threads of the worker pool that runs user functions (jobs).
+    pub fn job_threads(mut self, n: usize) -> Self {
+        self.settings.job_threads = Some(n);
         self
     }
 
@@ -209,6 +223,7 @@ impl SessionBuilder {
             max_spill: layered.max_spill,
             spill_compression: layered.spill_compression.unwrap_or_default(),
             force_partitioned: self.force_partitioned,
+            job_threads: count("job_threads", layered.job_threads, cores)?,
         })
     }
 
@@ -314,6 +329,7 @@ impl SessionBuilder {
             spill_dir = %spill_dir.path().display(),
             "session started"
         );
+        let job_threads = config.job_threads;
         Ok(Session {
             inner: Arc::new(SessionInner {
                 ctx,
@@ -321,6 +337,9 @@ impl SessionBuilder {
                 governor,
                 config,
                 runtime: Some(runtime),
+                jobs: JobTable::default(),
+                pool: WorkerPool::new(job_threads),
+                functions: FunctionRegistry::new(),
                 spill_dir,
             }),
         })
@@ -407,6 +426,32 @@ impl Session {
         } else {
             rt.block_on(fut)
         }
+    }
+
+    /// Starts a future on the session's runtime without waiting for it.
+    pub(crate) fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Some(rt) = self.inner.runtime.as_ref() else {
+            unreachable!("the runtime is only taken when the session is dropped")
+        };
+        drop(rt.spawn(fut));
+    }
+
+    /// The session's jobs, by id.
+    pub(crate) fn job_table(&self) -> &JobTable {
+        &self.inner.jobs
+    }
+
+    /// The worker pool that runs user functions.
+    pub(crate) fn worker_pool(&self) -> &WorkerPool {
+        &self.inner.pool
+    }
+
+    /// The session's registry of named functions (see [`crate::jobs::registry`]).
+    pub fn functions(&self) -> &FunctionRegistry {
+        &self.inner.functions
     }
 
     /// Runs SQL. Tables are those registered with [`register`](Self::register) and friends.

@@ -65,6 +65,17 @@ impl StoredPartitions {
         }
     }
 
+    /// One set owning every partition of `sets` (which must have `schema`), their groups
+    /// one after another.
+    pub fn combine(store: PartitionStore, schema: SchemaRef, sets: Vec<StoredPartitions>) -> Self {
+        let mut groups = Vec::new();
+        for mut set in sets {
+            set.owned = false;
+            groups.append(&mut set.groups);
+        }
+        StoredPartitions::new(store, schema, groups)
+    }
+
     /// The schema.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema

@@ -9,6 +9,7 @@ mod actions;
 mod config;
 mod errors;
 mod expressions;
+mod jobs;
 mod joins;
 mod out_of_core;
 mod reading;
