@@ -28,10 +28,14 @@ pub mod error;
 pub use error::{Error, Result};
 /// The engine's error type (what `Session` and `LazyFrame` return).
 pub use spillframe_engine::Error as EngineError;
+/// Jobs: `map_partitions`, `map_batches`, `parallelize`, `call`/`map`, handles and the
+/// function registry (see `docs/jobs.md`).
+pub use spillframe_engine::jobs;
 pub use spillframe_engine::{
-    BatchIter, CsvOptions, ExprExt, FileFormat, IntoExpr, JoinType, LazyFrame, LazyGroupBy,
-    MemoryLimit, Progress, Query, QueryMetrics, Session, SessionBuilder, SessionSettings, Settings,
-    SortMultipleOptions, Table, col, cols, concat, df, len,
+    BatchIter, CsvOptions, ExprExt, FileFormat, IntoExpr, JobHandle, JobId, JobProgress, JobStatus,
+    JoinType, LazyFrame, LazyGroupBy, MemoryLimit, Merge, Merged, Partition, Progress, Query,
+    QueryMetrics, Session, SessionBuilder, SessionSettings, Settings, SortMultipleOptions, Table,
+    col, cols, concat, df, len,
 };
 
 /// Everything a typical program needs, in one import.

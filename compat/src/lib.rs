@@ -10,11 +10,13 @@
 //! - [`stats`]: frame reductions, `agg`, `describe`, `quantile`, `corr`, `cov`;
 //! - [`accessors`]: `.str` and `.dt`;
 //! - [`io`]: `read_csv`, `read_parquet`, `to_csv`, `to_parquet`;
+//! - [`partitions`]: `map_partitions` (Rust functions over contiguous pieces, run as an
+//!   engine job) and `pipe`;
 //! - [`registry`]: every public pandas name with its status here, rendered into
 //!   `docs/supported_apis.md`;
 //! - [`conformance`]: the cases that prove each supported entry against pandas.
 //!
-//! Everything is lazy and runs on the engine, so the same code runs out of core under a memory
+//! Everything but `map_partitions` is lazy, and everything runs on the engine, so the same code runs out of core under a memory
 //! limit.
 //!
 //! ```
@@ -39,6 +41,7 @@ pub mod frame;
 pub mod functions;
 pub mod groupby;
 pub mod io;
+pub mod partitions;
 pub mod positioned;
 pub mod registry;
 pub mod reshape;

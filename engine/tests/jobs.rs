@@ -20,35 +20,34 @@ const ROWS: i64 = 400_000;
 /// once per test binary.
 fn input() -> &'static Path {
     static FILE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &FILE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("input.parquet");
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("k", DataType::Int64, false),
-                Field::new("v", DataType::Int64, false),
-            ]));
-            let batches = (0..ROWS)
-                .step_by(50_000)
-                .map(|start| {
-                    let v: Vec<i64> = (start..(start + 50_000).min(ROWS)).collect();
-                    let k: Vec<i64> = v.iter().map(|x| (x * 7919) % 997).collect();
-                    RecordBatch::try_new(
-                        Arc::clone(&schema),
-                        vec![Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v))],
-                    )
-                    .expect("batch")
-                })
-                .collect();
-            let session = roomy();
-            session
-                .from_batches(batches)
-                .and_then(|f| f.write_parquet(&path))
-                .expect("write input");
-            (dir, path)
-        })
-        .1
-        .as_path()
+    FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("input.parquet");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let batches = (0..ROWS)
+            .step_by(50_000)
+            .map(|start| {
+                let v: Vec<i64> = (start..(start + 50_000).min(ROWS)).collect();
+                let k: Vec<i64> = v.iter().map(|x| (x * 7919) % 997).collect();
+                RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(Int64Array::from(k)), Arc::new(Int64Array::from(v))],
+                )
+                .expect("batch")
+            })
+            .collect();
+        let session = roomy();
+        session
+            .from_batches(batches)
+            .and_then(|f| f.write_parquet(&path))
+            .expect("write input");
+        (dir, path)
+    })
+    .1
+    .as_path()
 }
 
 fn roomy() -> Session {

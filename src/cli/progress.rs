@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytesize::ByteSize;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use spillframe_engine::{Query, Session};
+use spillframe_engine::{JobHandle, Query, Session};
 
 /// Delay before a bar appears, so that quick queries print nothing extra.
 const SHOW_AFTER: Duration = Duration::from_millis(750);
@@ -22,9 +22,33 @@ pub struct ProgressReporter {
 impl ProgressReporter {
     /// Follows `query` (rows read out of the inputs' rows, memory in use, spill on disk).
     pub fn follow(query: Arc<Query>, session: Session, label: &str) -> Self {
+        Self::watch(session, label, "rows read", move || {
+            let p = query.progress();
+            (p.rows_read, p.rows_total)
+        })
+    }
+
+    /// Follows a job (partitions, batches, items or rows done out of the total).
+    pub fn follow_job<T: Send + 'static>(job: &JobHandle<T>, label: &str) -> Self {
+        let watched = job.clone();
+        let unit = job.progress().unit.to_string();
+        Self::watch(job.session().clone(), label, &unit, move || {
+            let p = watched.progress();
+            (p.done, p.total)
+        })
+    }
+
+    /// Draws `probe`'s (done, total) in `unit`s with the session's memory and spill use.
+    fn watch(
+        session: Session,
+        label: &str,
+        unit: &str,
+        probe: impl Fn() -> (u64, Option<u64>) + Send + 'static,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let label = label.to_string();
+        let unit = unit.to_string();
         let handle = std::thread::spawn(move || {
             let start = Instant::now();
             let mut bar: Option<ProgressBar> = None;
@@ -33,12 +57,12 @@ impl ProgressReporter {
                 if start.elapsed() < SHOW_AFTER {
                     continue;
                 }
-                let p = query.progress();
-                let b = bar.get_or_insert_with(|| new_bar(p.rows_total, &label));
-                if let Some(total) = p.rows_total {
+                let (done, total) = probe();
+                let b = bar.get_or_insert_with(|| new_bar(total, &label, &unit));
+                if let Some(total) = total {
                     b.set_length(total);
                 }
-                b.set_position(p.rows_read);
+                b.set_position(done);
                 b.set_message(format!(
                     "mem {} · spill {}",
                     ByteSize(session.governor().reserved()),
@@ -83,17 +107,19 @@ fn dir_bytes(session: &Session) -> u64 {
         .sum()
 }
 
-fn new_bar(total: Option<u64>, label: &str) -> ProgressBar {
+fn new_bar(total: Option<u64>, label: &str, unit: &str) -> ProgressBar {
     let bar = match total {
         Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
     };
     let template = if total.is_some() {
-        "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows read · {msg}"
+        format!(
+            "{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {unit} · {{msg}}"
+        )
     } else {
-        "{prefix} [{elapsed_precise}] {spinner} {human_pos} rows read · {msg}"
+        format!("{{prefix}} [{{elapsed_precise}}] {{spinner}} {{human_pos}} {unit} · {{msg}}")
     };
-    if let Ok(style) = ProgressStyle::with_template(template) {
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     bar.set_prefix(label.to_string());

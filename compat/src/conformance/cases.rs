@@ -23,6 +23,30 @@ fn int(v: usize) -> ScalarValue {
 
 const NUM: [&str; 3] = ["x", "y", "n"];
 
+/// A function for `map_partitions`: the rows with `y > 50`, with `z = 2x` added.
+fn big_y_doubled_x(
+    b: arrow::array::RecordBatch,
+) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Field, Float64Type, Schema};
+    let y = b
+        .column(b.schema().index_of("y")?)
+        .as_primitive::<Float64Type>()
+        .clone();
+    let keep = arrow::compute::kernels::cmp::gt(&y, &Float64Array::new_scalar(50.0))?;
+    let x = b
+        .column(b.schema().index_of("x")?)
+        .as_primitive::<Float64Type>()
+        .clone();
+    let z: Float64Array = x.iter().map(|v| v.map(|v| v * 2.0)).collect();
+    let mut fields: Vec<_> = b.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new("z", DataType::Float64, true)));
+    let mut cols = b.columns().to_vec();
+    cols.push(Arc::new(z) as ArrayRef);
+    let out = arrow::array::RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+    arrow::compute::filter_record_batch(&out, &keep)
+}
+
 macro_rules! cases {
     ($( $id:literal [$($cov:literal),*] => $body:expr ;)*) => {
         /// Every case, in the order of the pandas script.
@@ -223,6 +247,8 @@ cases! {
         let v = a.as_any().downcast_ref::<Float64Array>().ok_or("expected float64")?;
         Ok(Arc::new(v.iter().map(|x| x.map(|x| x * 2.0 + 1.0)).collect::<Float64Array>()) as ArrayRef)
     })?);
+    "pipe_head" ["DataFrame.pipe"] => |t| frame(t.sales.pipe(|d| d.head(7))?);
+    "map_partitions_rowwise" ["DataFrame.pipe"] => |t| frame(t.sales.pipe(|d| d.map_partitions(4, big_y_doubled_x))?);
     // ---- window-style -------------------------------------------------------------------------
     "cumsum" ["Series.cumsum"] => |t| series(t.sales.col("x")?.cumsum()?);
     "cumprod" ["Series.cumprod"] => |t| series(t.small.col("a")?.cumprod()?);

@@ -604,8 +604,8 @@ pub static ENTRIES: &[Entry] = &[
     e(
         DataFrame,
         "pipe",
-        NotApplicable("a Python object protocol; in Rust, collect to an Arrow table instead"),
-        "",
+        Supported,
+        "DataFrame::pipe (and DataFrame::map_partitions for Rust functions over pieces)",
     ),
     e(DataFrame, "pivot", Planned, ""),
     e(

@@ -33,3 +33,59 @@ fn missing_file_is_named() {
     let err = read_csv(&s, "/no/such/file.csv").unwrap_err().to_string();
     assert!(err.contains("/no/such/file.csv"), "{err}");
 }
+
+#[test]
+fn map_partitions_failures_name_the_piece_and_empty_frames_keep_their_columns() {
+    use arrow::array::RecordBatch;
+    let s = session();
+    let df = read_parquet(
+        &s,
+        super::conformance::fixtures().join("inputs/small.parquet"),
+    )
+    .unwrap();
+    let err = df
+        .map_partitions(0, |b: RecordBatch| Ok::<_, std::io::Error>(b))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("npartitions"), "{err}");
+
+    // 8 rows in 3 pieces (3, 3, 2 rows): the piece holding rows 6 and 7 fails.
+    let err = df
+        .map_partitions(3, |b: RecordBatch| {
+            if b.num_rows() == 2 {
+                Err(std::io::Error::other("two rows are not enough"))
+            } else {
+                Ok(b)
+            }
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("piece 2") && err.contains("two rows are not enough"),
+        "{err}"
+    );
+
+    // Pieces come back in order, whatever the function does to each.
+    let tagged = df
+        .map_partitions(3, |b: RecordBatch| b.project(&[3]))
+        .unwrap()
+        .to_table()
+        .unwrap();
+    let d = tagged.column("d").unwrap();
+    let d = d
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    assert_eq!(d.values().to_vec(), (1..=8).collect::<Vec<i64>>());
+
+    // No rows: the function still decides the columns.
+    let empty = df
+        .head(0)
+        .unwrap()
+        .map_partitions(2, |b: RecordBatch| b.project(&[0, 3]))
+        .unwrap()
+        .to_table()
+        .unwrap();
+    assert_eq!(empty.num_rows(), 0);
+    assert_eq!(empty.column_names(), ["a", "d"]);
+}

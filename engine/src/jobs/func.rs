@@ -266,6 +266,40 @@ impl<F: BatchFn + ?Sized> BatchFn for Arc<F> {
     }
 }
 
+/// `batch` with columns that hold far more memory than their rows need (slices of a larger
+/// batch, filtered string views that keep every original string) copied into their own
+/// buffers. Memory accounting counts an array's whole buffers, so without this a piece of a
+/// partition would be charged, and spilled, as if it were the whole partition.
+pub(crate) fn compact(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{Array, ArrayRef, AsArray};
+    use arrow::datatypes::DataType;
+    let mut changed = false;
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|a| -> Result<ArrayRef, arrow::error::ArrowError> {
+            let held = a.get_array_memory_size();
+            let needed = a.to_data().get_slice_memory_size()?;
+            if held <= 2 * needed.max(4096) {
+                return Ok(Arc::clone(a));
+            }
+            changed = true;
+            Ok(match a.data_type() {
+                DataType::Utf8View => Arc::new(a.as_string_view().gc()),
+                DataType::BinaryView => Arc::new(a.as_binary_view().gc()),
+                _ => {
+                    let all = arrow::array::UInt32Array::from_iter_values(0..a.len() as u32);
+                    arrow::compute::take(a.as_ref(), &all, None)?
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !changed {
+        return Ok(batch);
+    }
+    RecordBatch::try_new(batch.schema(), columns)
+}
+
 /// Runs `f`, turning a panic into an error carrying the panic's message.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, FnError>) -> Result<T, FnError> {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {

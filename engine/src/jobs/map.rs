@@ -17,6 +17,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::execution::TaskContext;
+use datafusion::physical_expr::expressions::col as physical_col;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties as _, Partitioning};
 use futures::StreamExt as _;
@@ -25,7 +26,7 @@ use parking_lot::Mutex;
 use spillframe_spill::PartitionStore;
 use tokio::sync::Semaphore;
 
-use super::func::{BatchFn, FnError, Partition, PartitionFn};
+use super::func::{BatchFn, FnError, Partition, PartitionFn, compact};
 use super::handle::{JobHandle, JobState, ProgressUnit};
 use super::pool::permit;
 use crate::error::{Error, Result};
@@ -152,6 +153,8 @@ pub struct MapJob {
     frame: LazyFrame,
     work: Work,
     partitions: Option<usize>,
+    /// Hash-partition on these columns (with `partitions`) instead of round robin.
+    keys: Vec<String>,
     schema: Option<SchemaRef>,
     name: String,
     merge: Merge,
@@ -182,6 +185,7 @@ impl LazyFrame {
             frame: self.clone(),
             work: Work::Partitions(f),
             partitions: None,
+            keys: Vec::new(),
             schema: None,
             name: name.to_string(),
             merge: Merge::Concat,
@@ -223,6 +227,7 @@ impl LazyFrame {
                 concurrency,
             },
             partitions: None,
+            keys: Vec::new(),
             schema: None,
             name: name.to_string(),
             merge: Merge::Concat,
@@ -259,6 +264,14 @@ impl MapJob {
         self
     }
 
+    /// Splits the input into `n` partitions by a hash of `columns`, so that the rows of one
+    /// key value all reach the same call (Dask's `shuffle(on=...)` before `map_partitions`).
+    pub fn partition_by<S: AsRef<str>>(mut self, columns: &[S], n: usize) -> Self {
+        self.keys = columns.iter().map(|c| c.as_ref().to_string()).collect();
+        self.partitions = Some(n);
+        self
+    }
+
     /// How the partitions are merged (default [`Merge::Concat`]).
     pub fn merge(mut self, merge: Merge) -> Self {
         self.merge = merge;
@@ -275,13 +288,28 @@ impl MapJob {
         }
         let query = self.frame.query()?;
         let mut plan = Arc::clone(query.plan());
-        if let Some(n) = self.partitions
-            && plan.output_partitioning().partition_count() != n
-        {
-            plan = Arc::new(RepartitionExec::try_new(
-                plan,
-                Partitioning::RoundRobinBatch(n),
-            )?);
+        // Repartitioned here, on the physical plan, after every optimizer rule: a logical
+        // repartition may be replaced by the optimizer, and the hash split is a promise.
+        if let Some(n) = self.partitions {
+            if !self.keys.is_empty() {
+                let schema = plan.schema();
+                let keys = self
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        physical_col(k, &schema).map_err(|_| Error::ColumnNotFound {
+                            column: k.clone(),
+                            available: describe(&schema),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                plan = Arc::new(RepartitionExec::try_new(plan, Partitioning::Hash(keys, n))?);
+            } else if plan.output_partitioning().partition_count() != n {
+                plan = Arc::new(RepartitionExec::try_new(
+                    plan,
+                    Partitioning::RoundRobinBatch(n),
+                )?);
+            }
         }
         let session = self.frame.session().clone();
         let n = plan.output_partitioning().partition_count();
@@ -372,6 +400,7 @@ impl Run {
     /// The schema outputs must have: the declared one, else the first seen. A batch whose
     /// columns and types match but whose nullability or metadata differ is relabelled.
     fn conform(&self, batch: RecordBatch, at: &str) -> Result<RecordBatch> {
+        let batch = compact(batch)?;
         let expected = {
             let mut first = self.first.lock();
             match (&self.declared, &*first) {
