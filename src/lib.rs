@@ -47,3 +47,8 @@ pub mod prelude {
 pub use spillframe_compat as compat;
 pub use spillframe_engine as engine;
 pub use spillframe_spill as spill;
+
+/// The user guide's code blocks, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/user-guide.md")]
+pub struct UserGuideDoctests;

@@ -5,4 +5,5 @@ mod common;
 mod crash;
 mod datagen;
 mod demo;
+mod docs;
 mod memory;
