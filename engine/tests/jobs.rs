@@ -218,8 +218,13 @@ fn map_batches_matches_a_single_threaded_loop_with_exact_batches_and_bounded_con
 
 #[test]
 fn parallelize_merges_by_concat_none_or_a_custom_function() {
-    let session = roomy();
-    let frame = frame(&session);
+    for session in [roomy(), tiny()] {
+        parallelize_merges(&session);
+    }
+}
+
+fn parallelize_merges(session: &Session) {
+    let frame = frame(session);
 
     let parts = frame
         .parallelize(transform_partition, 5)
