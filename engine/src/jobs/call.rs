@@ -11,7 +11,9 @@ use super::func::FnError;
 use super::handle::{JobHandle, JobId, JobInfo, ProgressUnit};
 use super::pool::{WorkerPool, permit};
 use crate::error::Result;
-use crate::exec::QueryMetrics;
+use arrow::array::RecordBatch;
+
+use crate::exec::{Query, QueryMetrics};
 use crate::frame::{LazyFrame, rows_written_by};
 use crate::session::Session;
 use crate::source::FileFormat;
@@ -109,22 +111,12 @@ impl LazyFrame {
     /// Runs the query as a job; progress counts the input rows read.
     pub fn submit_collect(&self) -> Result<JobHandle<Table>> {
         let schema = self.schema()?;
-        let query = Arc::new(self.query()?);
-        Ok(JobHandle::spawn(
+        let query = self.query()?;
+        Ok(spawn_query(
             self.session(),
-            "collect",
-            ProgressUnit::Rows,
-            move |job| {
-                let watched = Arc::clone(&query);
-                job.set_probe(Box::new(move || {
-                    let p = watched.progress();
-                    (p.rows_read, p.rows_total)
-                }));
-                async move {
-                    let (batches, _) = query.run_async().await?;
-                    Ok(Table::new(schema, batches))
-                }
-            },
+            "collect".into(),
+            query,
+            |batches, _| Table::new(schema, batches),
         ))
     }
 
@@ -134,23 +126,38 @@ impl LazyFrame {
         format: FileFormat,
         path: impl AsRef<Path>,
     ) -> Result<JobHandle<QueryMetrics>> {
-        let query = Arc::new(self.write_query(format, path.as_ref())?);
-        Ok(JobHandle::spawn(
+        let query = self.write_query(format, path.as_ref())?;
+        let name = format!("write {}", path.as_ref().display());
+        Ok(spawn_query(
             self.session(),
-            format!("write {}", path.as_ref().display()),
-            ProgressUnit::Rows,
-            move |job| {
-                let watched = Arc::clone(&query);
-                job.set_probe(Box::new(move || {
-                    let p = watched.progress();
-                    (p.rows_read, p.rows_total)
-                }));
-                async move {
-                    let (batches, mut metrics) = query.run_async().await?;
-                    metrics.rows = rows_written_by(&batches);
-                    Ok(metrics)
-                }
+            name,
+            query,
+            |batches, mut metrics| {
+                metrics.rows = rows_written_by(&batches);
+                metrics
             },
         ))
     }
+}
+
+/// Runs `query` as a job whose progress is the query's input rows read; `finish` makes the
+/// result from the query's batches and metrics.
+fn spawn_query<T: Send + 'static>(
+    session: &Session,
+    name: String,
+    query: Query,
+    finish: impl FnOnce(Vec<RecordBatch>, QueryMetrics) -> T + Send + 'static,
+) -> JobHandle<T> {
+    let query = Arc::new(query);
+    JobHandle::spawn(session, name, ProgressUnit::Rows, move |job| {
+        let watched = Arc::clone(&query);
+        job.set_probe(Box::new(move || {
+            let p = watched.progress();
+            (p.rows_read, p.rows_total)
+        }));
+        async move {
+            let (batches, metrics) = query.run_async().await?;
+            Ok(finish(batches, metrics))
+        }
+    })
 }
