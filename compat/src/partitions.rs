@@ -68,6 +68,8 @@ impl DataFrame {
         let out = LazyFrame::from_datafusion(&self.session, df)
             .map_partitions(move |p: Partition| pieces.run(p))
             .partition_by(&[CHUNK], npartitions)
+            // Each task handles its pieces in order and numbers their rows.
+            .sorted_by(&[CHUNK, ROW])
             .name("map_partitions")
             .collect()?;
         Ok(DataFrame::wrap(

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::compute::SortOptions;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session as CatalogSession;
@@ -18,7 +19,8 @@ use datafusion::common::{DataFusionError, Statistics, project_schema};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Expr;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -38,6 +40,8 @@ pub struct StoredPartitions {
     groups: Vec<Vec<PartitionId>>,
     /// Whether dropping the set removes the partitions.
     owned: bool,
+    /// Columns every scan partition is sorted by (ascending, nulls last), when known.
+    ordering: Vec<String>,
 }
 
 impl StoredPartitions {
@@ -48,7 +52,16 @@ impl StoredPartitions {
             schema,
             groups,
             owned: true,
+            ordering: Vec::new(),
         }
+    }
+
+    /// Declares that the batches of each group, read in order, are sorted by `columns`
+    /// (ascending, nulls last). Scans then report that order, so a sort on it becomes a
+    /// streaming merge of the scan partitions.
+    pub fn with_ordering(mut self, columns: Vec<String>) -> Self {
+        self.ordering = columns;
+        self
     }
 
     /// Refers to `groups` without owning them: dropping the set leaves them in the store.
@@ -62,17 +75,28 @@ impl StoredPartitions {
             schema,
             groups,
             owned: false,
+            ordering: Vec::new(),
         }
     }
 
-    /// One set owning every partition of `sets` (which must have `schema`), their groups
-    /// one after another.
-    pub fn combine(store: PartitionStore, schema: SchemaRef, sets: Vec<StoredPartitions>) -> Self {
-        let mut groups = Vec::new();
+    /// One set owning every partition of the owned `sets` (which must have `schema`), read
+    /// in order by at most `max_groups` scan partitions: consecutive groups are joined, so
+    /// the order of the partitions is kept. (More scan partitions than the session's target
+    /// would give each operator above, a sort say, more memory-holding instances than the
+    /// memory limit was divided for.)
+    pub fn combine(
+        store: PartitionStore,
+        schema: SchemaRef,
+        sets: Vec<StoredPartitions>,
+        max_groups: usize,
+    ) -> Self {
+        let mut all = Vec::new();
         for mut set in sets {
             set.owned = false;
-            groups.append(&mut set.groups);
+            all.append(&mut set.groups);
         }
+        let per = all.len().div_ceil(max_groups.max(1)).max(1);
+        let groups = all.chunks(per).map(|c| c.concat()).collect();
         StoredPartitions::new(store, schema, groups)
     }
 
@@ -187,8 +211,27 @@ impl StoreScanExec {
         projection: Option<Vec<usize>>,
     ) -> datafusion::common::Result<Self> {
         let schema = project_schema(&parts.schema, projection.as_ref())?;
+        let mut eq = EquivalenceProperties::new(Arc::clone(&schema));
+        // The declared order, as far as its columns survive the projection.
+        let ordering: Vec<PhysicalSortExpr> = parts
+            .ordering
+            .iter()
+            .map_while(|name| {
+                let index = schema.index_of(name).ok()?;
+                Some(PhysicalSortExpr::new(
+                    Arc::new(Column::new(name, index)),
+                    SortOptions {
+                        descending: false,
+                        nulls_first: false,
+                    },
+                ))
+            })
+            .collect();
+        if !ordering.is_empty() {
+            eq.add_ordering(ordering);
+        }
         let props = PlanProperties::new(
-            EquivalenceProperties::new(schema),
+            eq,
             Partitioning::UnknownPartitioning(parts.groups.len().max(1)),
             EmissionType::Incremental,
             Boundedness::Bounded,

@@ -632,3 +632,34 @@ fn batch_column_helper_is_consistent() {
     assert_eq!(b.column(2).null_count(), 0);
     assert_eq!(rows(&[b]), vec![(2, 4, 10), (3, 5, 13)]);
 }
+
+#[test]
+fn sorted_outputs_are_merged_not_sorted_again() {
+    let session = roomy();
+    // Each partition's output sorted by v: the sort of the result becomes a merge.
+    let out = frame(&session)
+        .parallelize(
+            |p: Partition| {
+                let b = p.concat()?;
+                let order = arrow::compute::sort_to_indices(b.column(1), None, None)?;
+                arrow::compute::take_record_batch(&b, &order)
+            },
+            4,
+        )
+        .sorted_by(&["v"])
+        .collect()
+        .expect("job")
+        .sort(["v"], spillframe_engine::SortMultipleOptions::default());
+    let plan = out.explain(false).expect("explain");
+    assert!(
+        plan.contains("SortPreservingMergeExec") && !plan.contains("SortExec"),
+        "{plan}"
+    );
+    let t = out.collect().expect("collect");
+    let v: Vec<i64> = t
+        .batches()
+        .iter()
+        .flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(v, (0..ROWS).collect::<Vec<_>>());
+}

@@ -41,7 +41,8 @@ pub type MergeFn = Arc<dyn Fn(Vec<Table>) -> std::result::Result<Table, FnError>
 /// How a map job's partitions are put together (Panda Farm's merge function).
 #[derive(Clone, Default)]
 pub enum Merge {
-    /// One frame over all the partitions, in partition order (nothing is copied).
+    /// One frame over all the partitions, in partition order (nothing is copied). It scans
+    /// them in at most the session's `target_partitions`.
     #[default]
     Concat,
     /// The raw partitions: one frame each.
@@ -155,6 +156,8 @@ pub struct MapJob {
     partitions: Option<usize>,
     /// Hash-partition on these columns (with `partitions`) instead of round robin.
     keys: Vec<String>,
+    /// Columns each partition's output is sorted by (the caller's promise).
+    sorted_by: Vec<String>,
     schema: Option<SchemaRef>,
     name: String,
     merge: Merge,
@@ -186,6 +189,7 @@ impl LazyFrame {
             work: Work::Partitions(f),
             partitions: None,
             keys: Vec::new(),
+            sorted_by: Vec::new(),
             schema: None,
             name: name.to_string(),
             merge: Merge::Concat,
@@ -228,6 +232,7 @@ impl LazyFrame {
             },
             partitions: None,
             keys: Vec::new(),
+            sorted_by: Vec::new(),
             schema: None,
             name: name.to_string(),
             merge: Merge::Concat,
@@ -269,6 +274,15 @@ impl MapJob {
     pub fn partition_by<S: AsRef<str>>(mut self, columns: &[S], n: usize) -> Self {
         self.keys = columns.iter().map(|c| c.as_ref().to_string()).collect();
         self.partitions = Some(n);
+        self
+    }
+
+    /// Declares that the function's output for each partition is sorted by `columns`
+    /// (ascending, nulls last). The result's scans report that order, so sorting the result
+    /// by it is a streaming merge of the partitions instead of a full sort, and the
+    /// partitions are not joined together. The job does not check the promise.
+    pub fn sorted_by<S: AsRef<str>>(mut self, columns: &[S]) -> Self {
+        self.sorted_by = columns.iter().map(|c| c.as_ref().to_string()).collect();
         self
     }
 
@@ -329,6 +343,7 @@ impl MapJob {
                 plan,
                 task: query.task_context(),
                 declared: self.schema.clone(),
+                sorted_by: self.sorted_by.clone(),
                 first: Mutex::new(None),
                 limiter: super::pool::WorkerPool::limiter(match &self.work {
                     Work::Partitions(_) => session.worker_pool().threads(),
@@ -354,6 +369,7 @@ struct Run {
     plan: Arc<dyn ExecutionPlan>,
     task: Arc<TaskContext>,
     declared: Option<SchemaRef>,
+    sorted_by: Vec<String>,
     /// The schema of the first output, when none was declared.
     first: Mutex<Option<SchemaRef>>,
     limiter: Arc<Semaphore>,
@@ -399,8 +415,24 @@ impl Run {
 
     /// The schema outputs must have: the declared one, else the first seen. A batch whose
     /// columns and types match but whose nullability or metadata differ is relabelled.
-    fn conform(&self, batch: RecordBatch, at: &str) -> Result<RecordBatch> {
-        let batch = compact(batch)?;
+    ///
+    /// Outputs are stored in batches of at most the session's batch size, each with its own
+    /// buffers: operators that read them later (a sort) then grow their memory a batch at a
+    /// time, as they do over any scan, and can spill in time.
+    fn conform(&self, batch: RecordBatch, at: &str) -> Result<Vec<RecordBatch>> {
+        let batch = self.relabel(compact(batch)?, at)?;
+        let size = self.session.settings().batch_size.max(1);
+        let rows = batch.num_rows();
+        if rows <= size {
+            return Ok(vec![batch]);
+        }
+        (0..rows)
+            .step_by(size)
+            .map(|offset| Ok(compact(batch.slice(offset, size.min(rows - offset)))?))
+            .collect()
+    }
+
+    fn relabel(&self, batch: RecordBatch, at: &str) -> Result<RecordBatch> {
         let expected = {
             let mut first = self.first.lock();
             match (&self.declared, &*first) {
@@ -535,10 +567,11 @@ impl Run {
         batches: Vec<RecordBatch>,
     ) -> Result<Option<StoredPartitions>> {
         let at = format!("partition {p}");
-        let batches = batches
-            .into_iter()
-            .map(|b| self.conform(b, &at))
-            .collect::<Result<Vec<_>>>()?;
+        let mut stored = Vec::with_capacity(batches.len());
+        for b in batches {
+            stored.extend(self.conform(b, &at)?);
+        }
+        let batches = stored;
         let Some(schema) = batches.first().map(|b| b.schema()) else {
             return Ok(None);
         };
@@ -606,14 +639,24 @@ impl Run {
     ) -> Result<Merged> {
         match merge {
             Merge::Concat => {
-                let all = StoredPartitions::combine(self.store.clone(), schema, parts);
+                // Sorted partitions stay apart: joined, they would no longer be sorted.
+                let max_groups = if self.sorted_by.is_empty() {
+                    self.session.settings().target_partitions
+                } else {
+                    usize::MAX
+                };
+                let all = StoredPartitions::combine(self.store.clone(), schema, parts, max_groups)
+                    .with_ordering(self.sorted_by.clone());
                 Ok(Merged::Frame(
                     self.session.frame_over_stored(all, Vec::new())?,
                 ))
             }
             Merge::None => parts
                 .into_iter()
-                .map(|p| self.session.frame_over_stored(p, Vec::new()))
+                .map(|p| {
+                    let p = p.with_ordering(self.sorted_by.clone());
+                    self.session.frame_over_stored(p, Vec::new())
+                })
                 .collect::<Result<Vec<_>>>()
                 .map(Merged::Partitions),
             Merge::Custom(f) => {
@@ -658,20 +701,21 @@ impl<'a> Output<'a> {
     fn push(&mut self, (batch, bytes): (RecordBatch, u64)) -> Result<()> {
         let at = format!("partition {}, batch {}", self.p, self.seq);
         self.seq += 1;
-        let batch = self.run.conform(batch, &at)?;
         let store = &self.run.store;
-        let stored = match &mut self.stored {
-            Some(s) => s,
-            None => {
-                let id = store.create(batch.schema(), Some(self.run.output_lineage(self.p)));
-                self.stored.insert(StoredPartitions::new(
-                    store.clone(),
-                    batch.schema(),
-                    vec![vec![id]],
-                ))
-            }
-        };
-        store.append(stored.groups()[0][0], batch)?;
+        for batch in self.run.conform(batch, &at)? {
+            let stored = match &mut self.stored {
+                Some(s) => s,
+                None => {
+                    let id = store.create(batch.schema(), Some(self.run.output_lineage(self.p)));
+                    self.stored.insert(StoredPartitions::new(
+                        store.clone(),
+                        batch.schema(),
+                        vec![vec![id]],
+                    ))
+                }
+            };
+            store.append(stored.groups()[0][0], batch)?;
+        }
         self.run.job.advance(1, bytes);
         Ok(())
     }
