@@ -184,16 +184,7 @@ impl LazyFrame {
     /// [`map_partitions`](Self::map_partitions) with a function held in an `Arc` (for
     /// example one from the [`FunctionRegistry`](super::FunctionRegistry)).
     pub fn map_partitions_shared(&self, f: Arc<dyn PartitionFn>, name: &str) -> MapJob {
-        MapJob {
-            frame: self.clone(),
-            work: Work::Partitions(f),
-            partitions: None,
-            keys: Vec::new(),
-            sorted_by: Vec::new(),
-            schema: None,
-            name: name.to_string(),
-            merge: Merge::Concat,
-        }
+        MapJob::new(self, Work::Partitions(f), name)
     }
 
     /// Runs `f` on batches of `batch_size` rows (Ray Data's `map_batches`), at most
@@ -223,20 +214,12 @@ impl LazyFrame {
         } else {
             concurrency
         };
-        MapJob {
-            frame: self.clone(),
-            work: Work::Batches {
-                f,
-                batch_size,
-                concurrency,
-            },
-            partitions: None,
-            keys: Vec::new(),
-            sorted_by: Vec::new(),
-            schema: None,
-            name: name.to_string(),
-            merge: Merge::Concat,
-        }
+        let work = Work::Batches {
+            f,
+            batch_size,
+            concurrency,
+        };
+        MapJob::new(self, work, name)
     }
 
     /// Splits the frame into `n_partitions` and runs `f` on each (Panda Farm's
@@ -250,6 +233,19 @@ impl LazyFrame {
 }
 
 impl MapJob {
+    fn new(frame: &LazyFrame, work: Work, name: &str) -> Self {
+        MapJob {
+            frame: frame.clone(),
+            work,
+            partitions: None,
+            keys: Vec::new(),
+            sorted_by: Vec::new(),
+            schema: None,
+            name: name.to_string(),
+            merge: Merge::Concat,
+        }
+    }
+
     /// Names the job (shown in errors, [`Session::jobs`] and progress bars).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
