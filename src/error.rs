@@ -8,6 +8,9 @@ pub enum Error {
     /// An engine error (planning, execution, reading data, settings).
     #[error(transparent)]
     Engine(#[from] spillframe_engine::Error),
+    /// A cluster error (cluster file, certificates, a peer).
+    #[error(transparent)]
+    Net(#[from] spillframe_net::Error),
     /// A file system operation failed.
     #[error("{action} '{}': {source}", path.display())]
     Io {
@@ -31,6 +34,16 @@ pub enum Error {
     /// An Arrow error while building data.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+    /// `cluster status` found peers down.
+    #[error("{down} of {total} peers are down: {names}")]
+    PeersDown {
+        /// How many are down.
+        down: usize,
+        /// How many the cluster lists.
+        total: usize,
+        /// Their names.
+        names: String,
+    },
     /// A command-line argument that cannot be used.
     #[error("invalid argument {argument}: {reason}")]
     Argument {

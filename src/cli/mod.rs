@@ -1,5 +1,6 @@
-//! The `spillframe` command line: `sql`, `gen`, `demo` and `compat`.
+//! The `spillframe` command line: `sql`, `gen`, `demo`, `compat`, `cluster` and `peer`.
 
+mod cluster;
 mod generate;
 mod progress;
 mod sql;
@@ -39,6 +40,11 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Show which pandas operations the compat layer supports.
     Compat(CompatArgs),
+    /// Set up and inspect a peer cluster.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Run one peer of a cluster until Ctrl-C.
+    Peer(cluster::PeerArgs),
 }
 
 /// Arguments of `spillframe compat`.
@@ -177,6 +183,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => sql::run(args),
         Command::Gen(cmd) => generate::run(cmd),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Cluster(cmd) => cluster::run(cmd),
+        Command::Peer(args) => cluster::peer(args),
         Command::Compat(args) => {
             if args.markdown {
                 print!("{}", spillframe_compat::registry::markdown());

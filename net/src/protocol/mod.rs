@@ -19,6 +19,8 @@
 
 pub mod client;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod message;
 pub mod server;
 pub mod stream;
