@@ -100,6 +100,7 @@ fn init(args: InitArgs) -> Result<()> {
         },
     )?;
     let config = ClusterConfig::load(&path)?;
+    let path = path.canonicalize().unwrap_or(path);
     println!("wrote {}", path.display());
     for p in &config.peers {
         println!(
