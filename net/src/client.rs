@@ -2,6 +2,7 @@
 //! stream per request.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -160,8 +161,9 @@ impl PeerClient {
 
     /// The round trip of a ping.
     pub async fn ping(&self) -> Result<Duration> {
+        static NEXT_PING: AtomicU64 = AtomicU64::new(1);
+        let seq = NEXT_PING.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
-        let seq = start.elapsed().as_nanos() as u64 ^ 0x5bd1_e995;
         match self.request(&Request::Ping { seq }, None).await? {
             (Response::Pong { seq: s }, _) if s == seq => Ok(start.elapsed()),
             (other, _) => Err(self.unexpected(&other)),

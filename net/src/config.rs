@@ -383,7 +383,7 @@ impl ClusterConfig {
 }
 
 /// Parses a size such as "1GiB" or "512MB".
-fn parse_size(text: &str) -> std::result::Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
     match text.trim().parse::<bytesize::ByteSize>() {
         Ok(b) if b.0 > 0 => Ok(b.0),
         Ok(_) => Err("the size must be greater than zero".into()),

@@ -32,6 +32,14 @@ pub enum Error {
     /// A certificate, key or TLS setting could not be used.
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// An option of `cluster init` that cannot be used.
+    #[error("cluster init: {option}: {reason}")]
+    InitOption {
+        /// The option, e.g. `--peers`.
+        option: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// Generating certificates failed.
     #[error("generating certificates: {0}")]
     Certificates(String),

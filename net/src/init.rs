@@ -83,27 +83,22 @@ fn leaf_params(name: &str) -> Result<CertificateParams> {
 
 /// Generates everything into `dir` and returns the path of the cluster file.
 pub fn init_cluster(dir: &Path, options: &InitOptions) -> Result<PathBuf> {
+    let bad = |option, reason: String| Error::InitOption { option, reason };
     if options.peers == 0 {
-        return Err(Error::Certificates("--peers must be at least 1".into()));
+        return Err(bad("--peers", "at least one peer is needed".into()));
     }
     if options.base_port as usize + options.peers > u16::MAX as usize {
-        return Err(Error::Certificates(format!(
-            "ports {}..{} do not fit below 65536",
-            options.base_port,
-            options.base_port as usize + options.peers
-        )));
+        return Err(bad(
+            "--base-port",
+            format!(
+                "ports {}..{} do not fit below 65536",
+                options.base_port,
+                options.base_port as usize + options.peers
+            ),
+        ));
     }
     let memory = options.memory.trim();
-    if memory
-        .parse::<bytesize::ByteSize>()
-        .map(|b| b.0)
-        .unwrap_or(0)
-        == 0
-    {
-        return Err(Error::Certificates(format!(
-            "--memory '{memory}' is not a size such as '1GiB'"
-        )));
-    }
+    crate::config::parse_size(memory).map_err(|r| bad("--memory", r))?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
     let cluster_file = dir.join("cluster.toml");
     let names: Vec<String> = (0..options.peers).map(peer_name).collect();

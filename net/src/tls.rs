@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::DigitallySignedStruct;
 use rustls::DistinguishedName;
@@ -127,7 +126,7 @@ fn anchors(config: &ClusterConfig) -> Result<Anchors> {
 fn transport(config: &ClusterConfig) -> Result<Arc<quinn::TransportConfig>> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(config.heartbeat));
-    let idle = quinn::IdleTimeout::try_from(config.peer_timeout.max(Duration::from_millis(10)))
+    let idle = quinn::IdleTimeout::try_from(config.peer_timeout)
         .map_err(|e| Error::Tls(format!("peer_timeout_ms: {e}")))?;
     t.max_idle_timeout(Some(idle));
     Ok(Arc::new(t))
@@ -201,6 +200,36 @@ pub fn server_name(peer: &str) -> Result<ServerName<'static>> {
         .map_err(|e| Error::Tls(format!("'{peer}' cannot be a TLS server name: {e}")))
 }
 
+/// The handshake-signature methods both pinned verifiers share: TLS 1.2 is refused (QUIC is
+/// TLS 1.3 only), TLS 1.3 signatures are checked with the provider's algorithms.
+macro_rules! handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            Err(rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::Tls13RequiredForQuic,
+            ))
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.algorithms.supported_schemes()
+        }
+    };
+}
+
 /// Checks a server's certificate against the one pinned for its name.
 #[derive(Debug)]
 struct PinnedServers(Arc<Pins>);
@@ -228,29 +257,7 @@ impl ServerCertVerifier for PinnedServers {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.algorithms.supported_schemes()
-    }
+    handshake_signatures!();
 }
 
 /// Accepts exactly the driver's and the peers' pinned certificates from clients.
@@ -282,27 +289,5 @@ impl ClientCertVerifier for PinnedClients {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.algorithms.supported_schemes()
-    }
+    handshake_signatures!();
 }
