@@ -63,6 +63,36 @@ pub enum Error {
     /// A stored partition does not exist (it was removed, or belongs to another store).
     #[error("partition {0} is not in the partition store")]
     UnknownPartition(u64),
+    /// Every copy of (part of) a partition was on peers that are gone.
+    #[error(
+        "partition {partition}{} was on peer{} {} which {} lost ({reason}); {}",
+        lineage.as_ref().map(|l| format!(" ({l})")).unwrap_or_default(),
+        if peers.len() == 1 { "" } else { "s" },
+        peers.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", "),
+        if peers.len() == 1 { "is" } else { "are" },
+        "it is rebuilt from its lineage if it has one; data without lineage survives only with `replicate = true` in cluster.toml"
+    )]
+    PeerLost {
+        /// The partition.
+        partition: u64,
+        /// The peers that held its copies.
+        peers: Vec<String>,
+        /// How it was made.
+        lineage: Option<String>,
+        /// What failed.
+        reason: String,
+    },
+    /// The remote tier refused or failed a request (the peer is still there).
+    #[error("{0}")]
+    Remote(#[from] crate::remote::RemoteError),
+    /// A plan fragment was asked to run remotely over a partition that is not wholly remote.
+    #[error("partition {partition} is not wholly on a peer (it is in {location})")]
+    NotRemote {
+        /// The partition.
+        partition: u64,
+        /// Where it is.
+        location: crate::store::Location,
+    },
     /// The machine's memory could not be read.
     #[error("cannot read the machine's memory size: {0}")]
     MachineMemory(String),

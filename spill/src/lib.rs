@@ -11,7 +11,9 @@
 //! - [`file`]: spill files: Arrow IPC file format with a checksum trailer, mapped back zero-copy;
 //!   the [`DiskBudget`] that caps the bytes a session may spill.
 //! - [`store`]: the [`PartitionStore`] of materialised partitions, which evicts the least
-//!   recently used ones to spill files when memory runs short.
+//!   recently used ones to spill files (or to peers) when memory runs short.
+//! - [`remote`]: the [`RemoteTier`] trait through which the store places partitions beyond
+//!   this machine; the cluster crate implements it.
 //!
 //! The engine crate builds a DataFusion runtime from these pieces.
 
@@ -19,10 +21,12 @@ pub mod dir;
 pub mod error;
 pub mod file;
 pub mod governor;
+pub mod remote;
 pub mod store;
 
 pub use dir::{SpillDir, SweepReport};
 pub use error::{Error, Result};
 pub use file::{Compression, DiskBudget, SpillFile, SpillWriter};
 pub use governor::{DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit};
+pub use remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier};
 pub use store::{Location, PartitionId, PartitionInfo, PartitionStore, StoreConfig, StoreMetrics};

@@ -17,6 +17,13 @@
 //!
 //! Each partition knows its [`Location`], size, row count and lineage (a description of how it
 //! was made). Dropping the store, or removing a partition, deletes its files.
+//!
+//! With a [remote tier](crate::remote) attached (the peers of a cluster), evicted partitions go
+//! to a peer with room before the local disk ([`RemotePolicy::PeersBeforeDisk`]), or every
+//! sealed partition is sent to a peer at once ([`RemotePolicy::Spread`]). A partition that
+//! cannot be rebuilt (see [`PartitionStore::mark_rebuildable`]) is placed on as many peers as
+//! the tier asks for. When every copy of a partition is lost, reading it fails with
+//! [`Error::PeerLost`], which names the peers; the engine rebuilds it from its lineage.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +38,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::file::{Compression, DiskBudget, SpillFile, SpillWriter};
+use crate::remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier};
 
 /// Identifies a partition within its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +59,10 @@ pub enum Location {
     Disk,
     /// Older batches are in spill files, newer ones in memory.
     MemoryAndDisk,
+    /// Every batch is on peers.
+    Peer,
+    /// Some batches are on peers, others in memory or spill files.
+    Mixed,
 }
 
 impl fmt::Display for Location {
@@ -59,6 +71,8 @@ impl fmt::Display for Location {
             Location::Memory => "memory",
             Location::Disk => "disk",
             Location::MemoryAndDisk => "memory+disk",
+            Location::Peer => "peer",
+            Location::Mixed => "mixed",
         })
     }
 }
@@ -78,8 +92,14 @@ pub struct PartitionInfo {
     pub disk_bytes: u64,
     /// The spill files holding it, oldest first.
     pub files: Vec<PathBuf>,
+    /// Bytes held on peers (counted once, however many copies).
+    pub peer_bytes: u64,
+    /// The peers holding copies of it.
+    pub peers: Vec<String>,
     /// How it was made, when known (e.g. "bucket 3 of join build side").
     pub lineage: Option<String>,
+    /// Whether the engine can rebuild it from its lineage if its copies are lost.
+    pub rebuildable: bool,
 }
 
 /// Counters over the store's life; take differences around a query for per-query figures.
@@ -97,6 +117,10 @@ pub struct StoreMetrics {
     pub files_written: u64,
     /// Bytes written to spill files so far.
     pub bytes_written: u64,
+    /// Partitions (or parts of partitions) sent to the remote tier so far.
+    pub sent_to_peers: u64,
+    /// Bytes sent to the remote tier so far (each copy counted).
+    pub bytes_to_peers: u64,
 }
 
 /// Settings of a [`PartitionStore`].
@@ -108,6 +132,8 @@ pub struct StoreConfig {
     pub memory_budget: u64,
     /// Compression of spill files.
     pub compression: Compression,
+    /// Peers (or another remote tier) to place partitions on, if any.
+    pub remote: Option<Arc<dyn RemoteTier>>,
 }
 
 /// The partition store. Cheap to clone; clones share the partitions.
@@ -126,6 +152,8 @@ struct Inner {
     clock: AtomicU64,
     evictions: AtomicU64,
     next_file: AtomicU64,
+    sent_to_peers: AtomicU64,
+    bytes_to_peers: AtomicU64,
 }
 
 /// One partition. The atomics let eviction pick a victim without locking every partition.
@@ -138,11 +166,38 @@ struct Slot {
 }
 
 struct Partition {
-    files: Vec<DiskPart>,
+    /// Batches no longer in memory, oldest first.
+    spilled: Vec<Spilled>,
     memory: Vec<RecordBatch>,
     rows: u64,
     lineage: Option<String>,
+    rebuildable: bool,
     removed: bool,
+}
+
+/// Batches of a partition that left memory.
+enum Spilled {
+    Disk(DiskPart),
+    Peer(PeerPart),
+}
+
+/// Batches of one partition on the remote tier, in one or more copies.
+struct PeerPart {
+    copies: Vec<RemoteCopy>,
+    bytes: u64,
+}
+
+impl Partition {
+    fn remote_copies(&mut self) -> Vec<RemoteCopy> {
+        self.spilled
+            .iter()
+            .filter_map(|s| match s {
+                Spilled::Peer(p) => Some(p.copies.iter().cloned()),
+                Spilled::Disk(_) => None,
+            })
+            .flatten()
+            .collect()
+    }
 }
 
 /// Batches of one partition in a spill file. A file written by an eviction holds the batches
@@ -183,6 +238,8 @@ impl PartitionStore {
                 clock: AtomicU64::new(0),
                 evictions: AtomicU64::new(0),
                 next_file: AtomicU64::new(0),
+                sent_to_peers: AtomicU64::new(0),
+                bytes_to_peers: AtomicU64::new(0),
             }),
         }
     }
@@ -206,10 +263,11 @@ impl PartitionStore {
             last_used: AtomicU64::new(self.tick()),
             memory_bytes: AtomicU64::new(0),
             data: Mutex::new(Partition {
-                files: Vec::new(),
+                spilled: Vec::new(),
                 memory: Vec::new(),
                 rows: 0,
                 lineage,
+                rebuildable: false,
                 removed: false,
             }),
         });
@@ -268,11 +326,11 @@ impl PartitionStore {
                     }
                     let file = self.write_file(&slot.schema, std::slice::from_ref(&batch))?;
                     part.rows += batch.num_rows() as u64;
-                    part.files.push(DiskPart {
+                    part.spilled.push(Spilled::Disk(DiskPart {
                         bytes: file.bytes(),
                         file: Arc::new(file),
                         batches: 0..1,
-                    });
+                    }));
                     return Ok(());
                 }
             }
@@ -280,17 +338,207 @@ impl PartitionStore {
     }
 
     /// The partition's batches in append order. Spilled batches are mapped from their files
-    /// (after their checksum is verified); nothing is brought back into memory.
+    /// (after their checksum is verified); batches on peers are fetched (from the first copy
+    /// that answers). Nothing is brought back into the store's memory.
+    ///
+    /// Fails with [`Error::PeerLost`] when every copy of some of its batches is lost.
     pub fn read(&self, id: PartitionId) -> Result<Vec<RecordBatch>> {
         let slot = self.slot(id)?;
         slot.last_used.store(self.tick(), Ordering::Relaxed);
         let part = slot.data.lock();
         let mut out = Vec::new();
-        for f in &part.files {
-            out.extend(f.file.read_range(f.batches.clone())?);
+        for s in &part.spilled {
+            match s {
+                Spilled::Disk(f) => out.extend(f.file.read_range(f.batches.clone())?),
+                Spilled::Peer(p) => {
+                    out.extend(self.on_some_copy(id, &part, &p.copies, |r, c| r.get(c))?)
+                }
+            }
         }
         out.extend(part.memory.iter().cloned());
         Ok(out)
+    }
+
+    /// When the whole partition is on the remote tier, in one part: its copies. Plans over
+    /// such a partition can run where it lives ([`run_remote`](Self::run_remote)).
+    pub fn remote_copies(&self, id: PartitionId) -> Result<Option<Vec<RemoteCopy>>> {
+        let slot = self.slot(id)?;
+        let part = slot.data.lock();
+        Ok(match (part.spilled.as_slice(), part.memory.is_empty()) {
+            ([Spilled::Peer(p)], true) => Some(p.copies.clone()),
+            _ => None,
+        })
+    }
+
+    /// Runs `fragment` where the partition lives (see [`RemoteTier::run`]), on the first copy
+    /// that answers. The partition must be wholly remote ([`remote_copies`](Self::remote_copies)).
+    pub fn run_remote(&self, id: PartitionId, fragment: &[u8]) -> Result<Vec<RecordBatch>> {
+        let slot = self.slot(id)?;
+        slot.last_used.store(self.tick(), Ordering::Relaxed);
+        let part = slot.data.lock();
+        let copies = match part.spilled.as_slice() {
+            [Spilled::Peer(p)] if part.memory.is_empty() => p.copies.clone(),
+            _ => {
+                return Err(Error::NotRemote {
+                    partition: id.0,
+                    location: Self::location(&part),
+                });
+            }
+        };
+        self.on_some_copy(id, &part, &copies, |r, c| r.run(c, fragment))
+    }
+
+    /// Tries `f` on each copy in turn; a copy whose peer is lost is skipped, any other error
+    /// stops.
+    fn on_some_copy<T>(
+        &self,
+        id: PartitionId,
+        part: &Partition,
+        copies: &[RemoteCopy],
+        f: impl Fn(&dyn RemoteTier, &RemoteCopy) -> Result<T, RemoteError>,
+    ) -> Result<T> {
+        let Some(remote) = self.inner.config.remote.as_deref() else {
+            return Err(Error::PeerLost {
+                partition: id.0,
+                peers: copies.iter().map(|c| c.peer.clone()).collect(),
+                lineage: part.lineage.clone(),
+                reason: "this store has no remote tier".into(),
+            });
+        };
+        let mut reasons = Vec::new();
+        for copy in copies {
+            match f(remote, copy) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.lost => {
+                    tracing::warn!(partition = id.0, %copy, reason = %e, "copy of a partition lost");
+                    reasons.push(e.to_string());
+                }
+                Err(e) => return Err(Error::Remote(e)),
+            }
+        }
+        Err(Error::PeerLost {
+            partition: id.0,
+            peers: copies.iter().map(|c| c.peer.clone()).collect(),
+            lineage: part.lineage.clone(),
+            reason: reasons.join("; "),
+        })
+    }
+
+    /// Declares that the engine can rebuild the partition from its lineage, so it needs no
+    /// replica on the remote tier.
+    pub fn mark_rebuildable(&self, id: PartitionId) -> Result<()> {
+        self.slot(id)?.data.lock().rebuildable = true;
+        Ok(())
+    }
+
+    /// Declares the partition complete. Under [`RemotePolicy::Spread`] its batches go to the
+    /// remote tier now (if the tier can take them; otherwise they stay).
+    pub fn seal(&self, id: PartitionId) -> Result<()> {
+        let Some(remote) = self.inner.config.remote.as_deref() else {
+            return Ok(());
+        };
+        if remote.policy() != RemotePolicy::Spread {
+            return Ok(());
+        }
+        let slot = self.slot(id)?;
+        let mut part = slot.data.lock();
+        if !part.removed && !part.memory.is_empty() {
+            let bytes = slot.memory_bytes.load(Ordering::Relaxed);
+            if self.send_to_remote(remote, &slot, &mut part, bytes).is_ok() {
+                let released = slot.memory_bytes.swap(0, Ordering::Relaxed);
+                drop(part);
+                self.release(released);
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties a partition (keeping its id, schema and lineage) so it can be filled again:
+    /// what rebuilding a lost partition does.
+    pub fn reset(&self, id: PartitionId) -> Result<()> {
+        let slot = self.slot(id)?;
+        let mut part = slot.data.lock();
+        let copies = part.remote_copies();
+        part.spilled.clear();
+        part.memory.clear();
+        part.rows = 0;
+        drop(part);
+        let bytes = slot.memory_bytes.swap(0, Ordering::Relaxed);
+        self.release(bytes);
+        self.release_copies(copies);
+        Ok(())
+    }
+
+    /// The remote tier, if one is attached.
+    pub fn remote(&self) -> Option<&Arc<dyn RemoteTier>> {
+        self.inner.config.remote.as_ref()
+    }
+
+    /// Sends the partition's in-memory batches to the remote tier (as many copies as its
+    /// rebuildability asks for). On success the batches leave `part.memory`; the caller
+    /// releases `slot.memory_bytes`.
+    fn send_to_remote(
+        &self,
+        remote: &dyn RemoteTier,
+        slot: &Slot,
+        part: &mut Partition,
+        bytes: u64,
+    ) -> Result<(), RemoteError> {
+        let copies = if part.rebuildable {
+            1
+        } else {
+            remote.copies_without_lineage().max(1)
+        };
+        let placed = remote.put(
+            &slot.schema,
+            &part.memory,
+            bytes,
+            part.lineage.as_deref(),
+            copies,
+        );
+        match placed {
+            Ok(copies) => {
+                self.inner.sent_to_peers.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .bytes_to_peers
+                    .fetch_add(bytes * copies.len() as u64, Ordering::Relaxed);
+                tracing::debug!(
+                    partition = slot.id.0,
+                    bytes,
+                    copies = ?copies,
+                    "partition sent to peers"
+                );
+                part.memory.clear();
+                part.spilled.push(Spilled::Peer(PeerPart { copies, bytes }));
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!(partition = slot.id.0, reason = %e, "no peer took the partition");
+                Err(e)
+            }
+        }
+    }
+
+    fn release_copies(&self, copies: Vec<RemoteCopy>) {
+        if copies.is_empty() {
+            return;
+        }
+        if let Some(remote) = &self.inner.config.remote {
+            remote.release(copies);
+        }
+    }
+
+    fn location(part: &Partition) -> Location {
+        let on_peer = part.spilled.iter().any(|s| matches!(s, Spilled::Peer(_)));
+        let on_disk = part.spilled.iter().any(|s| matches!(s, Spilled::Disk(_)));
+        let in_memory = !part.memory.is_empty();
+        match (on_peer, on_disk, in_memory) {
+            (true, false, false) => Location::Peer,
+            (true, _, _) => Location::Mixed,
+            (false, false, _) => Location::Memory,
+            (false, true, false) => Location::Disk,
+            (false, true, true) => Location::MemoryAndDisk,
+        }
     }
 
     /// Reads a partition and removes it from the store.
@@ -312,9 +560,12 @@ impl PartitionStore {
         let mut part = slot.data.lock();
         part.removed = true;
         part.memory.clear();
-        part.files.clear();
+        let copies = part.remote_copies();
+        part.spilled.clear();
+        drop(part);
         let bytes = slot.memory_bytes.swap(0, Ordering::Relaxed);
         self.release(bytes);
+        self.release_copies(copies);
     }
 
     /// The partition's schema.
@@ -327,27 +578,39 @@ impl PartitionStore {
         let slot = self.slot(id)?;
         let part = slot.data.lock();
         let memory_bytes = slot.memory_bytes.load(Ordering::Relaxed);
-        let location = match (part.memory.is_empty(), part.files.is_empty()) {
-            (_, true) => Location::Memory,
-            (true, false) => Location::Disk,
-            (false, false) => Location::MemoryAndDisk,
-        };
-        Ok(PartitionInfo {
-            id,
-            location,
-            rows: part.rows,
-            memory_bytes,
-            disk_bytes: part.files.iter().map(|f| f.bytes).sum(),
-            files: {
-                let mut paths: Vec<PathBuf> = Vec::new();
-                for f in &part.files {
-                    if paths.last().map(PathBuf::as_path) != Some(f.file.path()) {
-                        paths.push(f.file.path().to_path_buf());
+        let mut disk_bytes = 0;
+        let mut peer_bytes = 0;
+        let mut files: Vec<PathBuf> = Vec::new();
+        let mut peers: Vec<String> = Vec::new();
+        for s in &part.spilled {
+            match s {
+                Spilled::Disk(f) => {
+                    disk_bytes += f.bytes;
+                    if files.last().map(PathBuf::as_path) != Some(f.file.path()) {
+                        files.push(f.file.path().to_path_buf());
                     }
                 }
-                paths
-            },
+                Spilled::Peer(p) => {
+                    peer_bytes += p.bytes;
+                    for c in &p.copies {
+                        if !peers.contains(&c.peer) {
+                            peers.push(c.peer.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(PartitionInfo {
+            id,
+            location: Self::location(&part),
+            rows: part.rows,
+            memory_bytes,
+            disk_bytes,
+            files,
+            peer_bytes,
+            peers,
             lineage: part.lineage.clone(),
+            rebuildable: part.rebuildable,
         })
     }
 
@@ -391,6 +654,8 @@ impl PartitionStore {
             evictions: self.inner.evictions.load(Ordering::Relaxed),
             files_written: self.inner.disk.files_written(),
             bytes_written: self.inner.disk.bytes_written(),
+            sent_to_peers: self.inner.sent_to_peers.load(Ordering::Relaxed),
+            bytes_to_peers: self.inner.bytes_to_peers.load(Ordering::Relaxed),
         }
     }
 
@@ -482,14 +747,36 @@ impl PartitionStore {
         self.evict_slots(victims)
     }
 
-    /// Writes the in-memory batches of `victims` (partitions of one schema) to one file.
+    /// Moves the in-memory batches of `victims` (partitions of one schema) out of memory: to
+    /// peers first under [`RemotePolicy::PeersBeforeDisk`], the rest to one spill file.
     fn evict_slots(&self, mut victims: Vec<Arc<Slot>>) -> Result<()> {
         // Locked in id order; nothing else holds two partitions' locks, so this cannot deadlock.
         victims.sort_by_key(|s| s.id);
         let mut parts: Vec<_> = victims.iter().map(|s| s.data.lock()).collect();
-        let evicted: Vec<usize> = (0..parts.len())
+        let mut evicted: Vec<usize> = (0..parts.len())
             .filter(|&i| !parts[i].memory.is_empty() && !parts[i].removed)
             .collect();
+        if let Some(remote) = self.inner.config.remote.as_deref()
+            && remote.policy() == RemotePolicy::PeersBeforeDisk
+        {
+            let mut released = 0;
+            let mut sent = 0;
+            evicted.retain(|&i| {
+                let bytes = victims[i].memory_bytes.load(Ordering::Relaxed);
+                match self.send_to_remote(remote, &victims[i], &mut parts[i], bytes) {
+                    Ok(()) => {
+                        released += victims[i].memory_bytes.swap(0, Ordering::Relaxed);
+                        sent += 1;
+                        false
+                    }
+                    Err(_) => true,
+                }
+            });
+            self.inner
+                .evictions
+                .fetch_add(sent as u64, Ordering::Relaxed);
+            self.release(released);
+        }
         let Some(&first) = evicted.first() else {
             return Ok(());
         };
@@ -512,11 +799,11 @@ impl PartitionStore {
         for (k, (&i, (batches, bytes))) in evicted.iter().zip(ranges).enumerate() {
             let part = &mut parts[i];
             part.memory.clear();
-            part.files.push(DiskPart {
+            part.spilled.push(Spilled::Disk(DiskPart {
                 file: Arc::clone(&file),
                 batches,
                 bytes: bytes + if k == 0 { overhead } else { 0 },
-            });
+            }));
             released += victims[i].memory_bytes.swap(0, Ordering::Relaxed);
         }
         drop(parts);

@@ -3,4 +3,5 @@
 mod dir;
 mod file;
 mod governor;
+mod remote;
 mod store;

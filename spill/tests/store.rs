@@ -7,11 +7,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
 use spillframe_spill::{Compression, DiskBudget, Location, PartitionStore, StoreConfig};
 
-fn schema() -> SchemaRef {
+pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]))
 }
 
-fn batch(start: i64, n: i64) -> RecordBatch {
+pub(crate) fn batch(start: i64, n: i64) -> RecordBatch {
     RecordBatch::try_new(
         schema(),
         vec![Arc::new(Int64Array::from(
@@ -21,12 +21,26 @@ fn batch(start: i64, n: i64) -> RecordBatch {
     .unwrap()
 }
 
-fn store(dir: &std::path::Path, budget: u64, pool: &Arc<dyn MemoryPool>) -> PartitionStore {
+pub(crate) fn store(
+    dir: &std::path::Path,
+    budget: u64,
+    pool: &Arc<dyn MemoryPool>,
+) -> PartitionStore {
+    store_with(dir, budget, pool, None)
+}
+
+pub(crate) fn store_with(
+    dir: &std::path::Path,
+    budget: u64,
+    pool: &Arc<dyn MemoryPool>,
+    remote: Option<Arc<dyn spillframe_spill::RemoteTier>>,
+) -> PartitionStore {
     PartitionStore::new(
         StoreConfig {
             dir: dir.to_path_buf(),
             memory_budget: budget,
             compression: Compression::None,
+            remote,
         },
         pool,
         Arc::new(DiskBudget::new(None)),
