@@ -43,10 +43,28 @@ pub mod prelude {
     pub use spillframe_engine::prelude::*;
 }
 
-/// Direct access to the engine, spill and pandas-style compat crates.
+/// Direct access to the engine, spill, cluster and pandas-style compat crates.
 pub use spillframe_compat as compat;
 pub use spillframe_engine as engine;
+pub use spillframe_net as net;
 pub use spillframe_spill as spill;
+
+/// Lets sessions use a peer cluster: with this called once at start, a session built with
+/// [`SessionBuilder::cluster`], or with `SPILLFRAME_CLUSTER` or a `cluster` key in
+/// `spillframe.toml` set, places partitions on the peers of that `cluster.toml` and runs
+/// partition-local work there. Without a cluster configured it changes nothing, so it is safe
+/// to call always. (The engine does not depend on the network crate; this wires them.)
+/// Calling it again does nothing.
+///
+/// ```
+/// spillframe::enable_cluster();
+/// let session = spillframe::Session::builder().ignore_environment().build()?;
+/// assert!(session.store().remote().is_none(), "no cluster configured: all local");
+/// # Ok::<(), spillframe::EngineError>(())
+/// ```
+pub fn enable_cluster() {
+    spillframe_engine::remote::install_connector(std::sync::Arc::new(spillframe_net::NetConnector));
+}
 
 /// The user guide's code blocks, run as doctests.
 #[cfg(doctest)]

@@ -5,11 +5,12 @@
 //! 1. values set on the [`SessionBuilder`](crate::SessionBuilder) (the CLI's flags land here);
 //! 2. environment variables (`SPILLFRAME_MEMORY_LIMIT`, `SPILLFRAME_SPILL_DIR`,
 //!    `SPILLFRAME_TARGET_PARTITIONS`, `SPILLFRAME_BATCH_SIZE`, `SPILLFRAME_MAX_SPILL`,
-//!    `SPILLFRAME_SPILL_COMPRESSION`, `SPILLFRAME_JOB_THREADS`);
+//!    `SPILLFRAME_SPILL_COMPRESSION`, `SPILLFRAME_JOB_THREADS`, `SPILLFRAME_CLUSTER`);
 //! 3. the config file: the path in `SPILLFRAME_CONFIG`, else `./spillframe.toml` if present;
 //! 4. defaults: memory limit [`DEFAULT_MEMORY_FRACTION`] of usable memory, spill directory
 //!    `$TMPDIR/spillframe`, one partition per core, batches of 8192 rows, no cap on spill
-//!    bytes (beyond the disk's size), uncompressed spill files, one job worker per core.
+//!    bytes (beyond the disk's size), uncompressed spill files, one job worker per core, no
+//!    cluster.
 //!
 //! [`DEFAULT_MEMORY_FRACTION`]: spillframe_spill::DEFAULT_MEMORY_FRACTION
 
@@ -24,6 +25,9 @@ use crate::error::{Error, Result};
 pub const CONFIG_ENV: &str = "SPILLFRAME_CONFIG";
 /// Config file read from the working directory when [`CONFIG_ENV`] is not set.
 pub const DEFAULT_CONFIG_FILE: &str = "spillframe.toml";
+
+/// Environment variable naming a `cluster.toml` (the same variable the cluster tools read).
+pub const CLUSTER_ENV: &str = "SPILLFRAME_CLUSTER";
 
 /// Default rows per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -45,6 +49,8 @@ pub struct Settings {
     pub spill_compression: Option<Compression>,
     /// Threads of the worker pool that runs user functions (jobs).
     pub job_threads: Option<usize>,
+    /// A `cluster.toml` whose peers the session places partitions on and runs fragments on.
+    pub cluster: Option<PathBuf>,
 }
 
 /// The config file's shape. Unknown keys are an error, so a typo names itself.
@@ -58,6 +64,7 @@ struct FileSettings {
     max_spill: Option<toml::Value>,
     spill_compression: Option<String>,
     job_threads: Option<i64>,
+    cluster: Option<PathBuf>,
 }
 
 impl Settings {
@@ -71,6 +78,7 @@ impl Settings {
             max_spill: self.max_spill.or(lower.max_spill),
             spill_compression: self.spill_compression.or(lower.spill_compression),
             job_threads: self.job_threads.or(lower.job_threads),
+            cluster: self.cluster.or(lower.cluster),
         }
     }
 
@@ -109,6 +117,7 @@ impl Settings {
             job_threads: get("SPILLFRAME_JOB_THREADS")
                 .map(|v| parse_count("job_threads", &v, &origin("SPILLFRAME_JOB_THREADS")))
                 .transpose()?,
+            cluster: get(CLUSTER_ENV).map(PathBuf::from),
         })
     }
 
@@ -162,6 +171,11 @@ impl Settings {
                 .map(|v| parse_compression(&v, &origin))
                 .transpose()?,
             job_threads: count("job_threads", file.job_threads)?,
+            // Relative to the config file, like any path written in it.
+            cluster: file.cluster.map(|c| match path.parent() {
+                Some(dir) if c.is_relative() => dir.join(c),
+                _ => c,
+            }),
         })
     }
 

@@ -14,6 +14,8 @@
 //!   run bucket by bucket; [`partitioned::rule`] picks it from size estimates;
 //! - [`stored`]: tables and scans over the partition store;
 //! - [`table`]: the owned result type and the `df!` macro;
+//! - [`remote`]: the engine's side of a cluster: fragments that run where partitions live,
+//!   and the connector that turns a `cluster.toml` into the store's remote tier;
 //! - [`jobs`]: user functions over partitions and batches (`map_partitions`, `map_batches`,
 //!   `parallelize`), PiCloud-style `call`/`map`, and job handles with progress and cancel.
 //!
@@ -38,6 +40,7 @@ pub mod expr;
 pub mod frame;
 pub mod jobs;
 pub mod partitioned;
+pub mod remote;
 pub mod session;
 pub mod source;
 pub mod stored;

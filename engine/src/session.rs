@@ -11,8 +11,8 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use spillframe_spill::{
-    Compression, DiskBudget, MachineMemory, MemoryGovernor, MemoryLimit, PartitionStore, SpillDir,
-    StoreConfig,
+    Compression, DiskBudget, MachineMemory, MemoryGovernor, MemoryLimit, PartitionStore,
+    RemoteTier, SpillDir, StoreConfig,
 };
 
 use crate::config::{DEFAULT_BATCH_SIZE, Settings};
@@ -82,6 +82,8 @@ pub struct SessionSettings {
     pub force_partitioned: bool,
     /// Threads of the worker pool that runs user functions.
     pub job_threads: usize,
+    /// The cluster file, when the session uses peers.
+    pub cluster: Option<PathBuf>,
 }
 
 /// Builds a [`Session`]. Values set here take precedence over environment variables and the
@@ -91,9 +93,24 @@ pub struct SessionBuilder {
     settings: Settings,
     ignore_environment: bool,
     force_partitioned: bool,
+    remote: Option<Arc<dyn RemoteTier>>,
 }
 
 impl SessionBuilder {
+    /// Uses the peers of the cluster described by `path` (a `cluster.toml`), through the
+    /// installed [cluster connector](crate::remote::ClusterConnector).
+    pub fn cluster(mut self, path: impl Into<PathBuf>) -> Self {
+        self.settings.cluster = Some(path.into());
+        self
+    }
+
+    /// Places partitions on `remote` (a cluster already connected, or a test double); takes
+    /// precedence over any configured cluster file.
+    pub fn remote(mut self, remote: Arc<dyn RemoteTier>) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
     /// Sets the memory limit: bytes or a fraction of memory.
     pub fn memory_limit(mut self, limit: MemoryLimit) -> Self {
         self.settings.memory_limit = Some(limit);
@@ -224,13 +241,46 @@ impl SessionBuilder {
             spill_compression: layered.spill_compression.unwrap_or_default(),
             force_partitioned: self.force_partitioned,
             job_threads: count("job_threads", layered.job_threads, cores)?,
+            cluster: layered.cluster,
         })
     }
 
     /// Starts the session: sweeps stale spill directories, creates this session's own, and
     /// builds the DataFusion runtime under the memory limit.
     pub fn build(self) -> Result<Session> {
-        let config = self.resolve()?;
+        let mut config = self.resolve()?;
+        let remote = match (&self.remote, &config.cluster) {
+            (Some(r), _) => Some(Arc::clone(r)),
+            (None, None) => None,
+            (None, Some(path)) => {
+                let setting = |reason: String| Error::Setting {
+                    setting: "cluster".into(),
+                    value: path.display().to_string(),
+                    origin: "the session builder, SPILLFRAME_CLUSTER or the config file".into(),
+                    reason,
+                };
+                let connector = crate::remote::connector().ok_or_else(|| {
+                    setting(
+                        "this program has no cluster support installed; call \
+                         spillframe::enable_cluster() once at start (the spillframe command does)"
+                            .into(),
+                    )
+                })?;
+                Some(connector.connect(path).map_err(setting)?)
+            }
+        };
+        // On a cluster, work is split into at least two partitions per peer (unless set), so
+        // that spread partitions reach every peer.
+        let partitions_set = self.settings.target_partitions.is_some()
+            || (!self.ignore_environment
+                && Settings::from_environment_and_file()?
+                    .target_partitions
+                    .is_some());
+        if let Some(r) = &remote
+            && !partitions_set
+        {
+            config.target_partitions = config.target_partitions.max(2 * r.locations());
+        }
         let governor = MemoryGovernor::new(config.memory_limit);
         let (spill_dir, _swept) = SpillDir::create(&config.spill_base)?;
 
@@ -261,6 +311,7 @@ impl SessionBuilder {
                 // less); the rest is for the operators that process what it holds.
                 memory_budget: config.memory_limit / 3,
                 compression: config.spill_compression,
+                remote: remote.clone(),
             },
             &governor.pool(),
             disk_budget,
@@ -308,11 +359,21 @@ impl SessionBuilder {
                 .parquet
                 .allow_single_file_parallelism = false;
         }
+        let mut rules = physical_rules(out_of_core);
+        if remote.is_some() {
+            // A stored partition is rebuilt by running its plan partition again, which only
+            // gives the same rows if no round-robin repartition decided where rows went.
+            session_config
+                .options_mut()
+                .optimizer
+                .enable_round_robin_repartition = false;
+            rules.push(Arc::new(crate::remote::fragment::FragmentRule));
+        }
         let state = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime_env)
             .with_default_features()
-            .with_physical_optimizer_rules(physical_rules(out_of_core))
+            .with_physical_optimizer_rules(rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
 
@@ -558,11 +619,14 @@ impl Session {
         let store = &self.inner.store;
         let mut groups = Vec::with_capacity(parts);
         for (i, batches) in partitions.into_iter().enumerate() {
-            match store.put(
-                Arc::clone(&schema),
-                batches,
-                Some(format!("from_batches, partition {i}")),
-            ) {
+            let put = store
+                .put(
+                    Arc::clone(&schema),
+                    batches,
+                    Some(format!("from_batches, partition {i}")),
+                )
+                .and_then(|id| store.seal(id).map(|()| id));
+            match put {
                 Ok(id) => groups.push(vec![id]),
                 Err(e) => {
                     for id in groups.iter().flatten() {

@@ -4,7 +4,16 @@
 //!
 //! A [`StoredPartitions`] set owns its partitions: they are removed from the store (memory
 //! released, files deleted) when the last table, frame or plan holding the set is dropped.
+//!
+//! **Lineage.** When the session has a cluster, partitions can live on peers, and a peer can
+//! be lost. A set made by [`materialize`] then remembers how each partition was made: output
+//! partition `p` of a physical plan (whose leaves are source files or other stored sets). A
+//! scan that finds a partition lost runs that plan partition again, stores the result in
+//! place of the lost one, and reads on (at most [`RemoteTier::retries`] times). Plans whose
+//! partitions are not reproducible one by one (a round-robin repartition, a limit) get no
+//! lineage; their partitions are replicated as the cluster asks, like data from memory.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,7 +23,7 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::stats::Precision;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Statistics, project_schema};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::TaskContext;
@@ -22,6 +31,8 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::limit::{GlobalLimitExec, LocalLimitExec};
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -30,6 +41,20 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt as _;
 use spillframe_spill::{PartitionId, PartitionStore};
+
+/// How a stored partition was made: output partition `partition` of `plan`.
+#[derive(Clone)]
+pub struct PlanLineage {
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<TaskContext>,
+    partition: usize,
+}
+
+impl fmt::Debug for PlanLineage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "partition {} of {}", self.partition, self.plan.name())
+    }
+}
 
 /// A set of stored partitions with one schema, grouped into the partitions a scan outputs.
 /// Removes them from the store when dropped.
@@ -42,6 +67,10 @@ pub struct StoredPartitions {
     owned: bool,
     /// Columns every scan partition is sorted by (ascending, nulls last), when known.
     ordering: Vec<String>,
+    /// How to rebuild partitions that are lost with a peer.
+    lineage: HashMap<PartitionId, PlanLineage>,
+    /// Held while a lost partition is rebuilt, so that two readers do not both rebuild it.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl StoredPartitions {
@@ -53,6 +82,8 @@ impl StoredPartitions {
             groups,
             owned: true,
             ordering: Vec::new(),
+            lineage: HashMap::new(),
+            rebuilding: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -76,6 +107,8 @@ impl StoredPartitions {
             groups,
             owned: false,
             ordering: Vec::new(),
+            lineage: HashMap::new(),
+            rebuilding: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -91,13 +124,89 @@ impl StoredPartitions {
         max_groups: usize,
     ) -> Self {
         let mut all = Vec::new();
+        let mut lineage = HashMap::new();
         for mut set in sets {
             set.owned = false;
             all.append(&mut set.groups);
+            lineage.extend(std::mem::take(&mut set.lineage));
         }
         let per = all.len().div_ceil(max_groups.max(1)).max(1);
         let groups = all.chunks(per).map(|c| c.concat()).collect();
-        StoredPartitions::new(store, schema, groups)
+        let mut combined = StoredPartitions::new(store, schema, groups);
+        combined.lineage = lineage;
+        combined
+    }
+
+    /// The partition store holding the set.
+    pub fn store(&self) -> &PartitionStore {
+        &self.store
+    }
+
+    /// Whether a lost partition can be rebuilt.
+    pub fn has_lineage(&self, id: PartitionId) -> bool {
+        self.lineage.contains_key(&id)
+    }
+
+    /// Reads a partition; if it was lost with a peer, rebuilds it from its lineage first.
+    pub(crate) async fn read_or_rebuild(
+        &self,
+        id: PartitionId,
+    ) -> datafusion::common::Result<Vec<RecordBatch>> {
+        self.with_rebuild(id, || self.store.read(id)).await
+    }
+
+    /// Runs `op` on a partition; if it fails because the partition was lost with a peer and
+    /// the partition has lineage, rebuilds it and tries again (a bounded number of times).
+    pub(crate) async fn with_rebuild<T>(
+        &self,
+        id: PartitionId,
+        op: impl Fn() -> spillframe_spill::Result<T>,
+    ) -> datafusion::common::Result<T> {
+        let retries = self.store.remote().map_or(0, |r| r.retries());
+        let mut rebuilt = 0;
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(e @ spillframe_spill::Error::PeerLost { .. }) => {
+                    let Some(lineage) = self.lineage.get(&id) else {
+                        return Err(external(e));
+                    };
+                    if rebuilt >= retries {
+                        return Err(DataFusionError::Execution(format!(
+                            "gave up after rebuilding partition {id} {rebuilt} times (setting `retries` in cluster.toml): {e}"
+                        )));
+                    }
+                    let _guard = self.rebuilding.lock().await;
+                    // Another reader may have rebuilt it while this one waited.
+                    match op() {
+                        Ok(v) => return Ok(v),
+                        Err(spillframe_spill::Error::PeerLost { .. }) => {}
+                        Err(e) => return Err(external(e)),
+                    }
+                    tracing::warn!(partition = id.0, reason = %e, "rebuilding a lost partition from its lineage");
+                    self.rebuild(id, lineage).await?;
+                    rebuilt += 1;
+                }
+                Err(e) => return Err(external(e)),
+            }
+        }
+    }
+
+    async fn rebuild(
+        &self,
+        id: PartitionId,
+        lineage: &PlanLineage,
+    ) -> datafusion::common::Result<()> {
+        self.store.reset(id).map_err(external)?;
+        // A fresh instance: operators such as a repartition run each partition only once.
+        let plan = datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(
+            &lineage.plan,
+        ))?;
+        let mut stream = plan.execute(lineage.partition, Arc::clone(&lineage.task))?;
+        while let Some(batch) = stream.next().await {
+            self.store.append(id, batch?).map_err(external)?;
+        }
+        self.store.seal(id).map_err(external)
     }
 
     /// The schema.
@@ -201,6 +310,8 @@ impl TableProvider for StoredTable {
 pub struct StoreScanExec {
     parts: Arc<StoredPartitions>,
     projection: Option<Vec<usize>>,
+    /// Scan only this partition of the set, as one output partition.
+    only: Option<PartitionId>,
     props: Arc<PlanProperties>,
 }
 
@@ -209,6 +320,34 @@ impl StoreScanExec {
     pub fn new(
         parts: Arc<StoredPartitions>,
         projection: Option<Vec<usize>>,
+    ) -> datafusion::common::Result<Self> {
+        Self::build(parts, projection, None)
+    }
+
+    /// A scan of one partition of `parts`, with one output partition (lost partitions are
+    /// still rebuilt from the set's lineage).
+    pub fn single(
+        parts: Arc<StoredPartitions>,
+        projection: Option<Vec<usize>>,
+        id: PartitionId,
+    ) -> datafusion::common::Result<Self> {
+        Self::build(parts, projection, Some(id))
+    }
+
+    /// The stored partitions scanned.
+    pub fn parts(&self) -> &Arc<StoredPartitions> {
+        &self.parts
+    }
+
+    /// The columns kept, when not all.
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
+    }
+
+    fn build(
+        parts: Arc<StoredPartitions>,
+        projection: Option<Vec<usize>>,
+        only: Option<PartitionId>,
     ) -> datafusion::common::Result<Self> {
         let schema = project_schema(&parts.schema, projection.as_ref())?;
         let mut eq = EquivalenceProperties::new(Arc::clone(&schema));
@@ -230,15 +369,21 @@ impl StoreScanExec {
         if !ordering.is_empty() {
             eq.add_ordering(ordering);
         }
+        let outputs = if only.is_some() {
+            1
+        } else {
+            parts.groups.len().max(1)
+        };
         let props = PlanProperties::new(
             eq,
-            Partitioning::UnknownPartitioning(parts.groups.len().max(1)),
+            Partitioning::UnknownPartitioning(outputs),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         Ok(StoreScanExec {
             parts,
             projection,
+            only,
             props: Arc::new(props),
         })
     }
@@ -288,17 +433,24 @@ impl ExecutionPlan for StoreScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
-        let ids = self
-            .parts
-            .groups
-            .get(partition)
-            .cloned()
-            .unwrap_or_default();
+        let ids = match self.only {
+            Some(id) => vec![id],
+            None => self
+                .parts
+                .groups
+                .get(partition)
+                .cloned()
+                .unwrap_or_default(),
+        };
         let parts = Arc::clone(&self.parts);
         let projection = self.projection.clone();
         let schema = self.schema();
         let stream = futures::stream::iter(ids)
-            .map(move |id| read_projected(&parts, id, projection.as_deref()))
+            .then(move |id| {
+                let parts = Arc::clone(&parts);
+                let projection = projection.clone();
+                async move { read_projected(&parts, id, projection.as_deref()).await }
+            })
             .flat_map(|r: datafusion::common::Result<Vec<RecordBatch>>| {
                 futures::stream::iter(match r {
                     Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
@@ -333,6 +485,7 @@ pub async fn materialize(
     lineage: &str,
 ) -> datafusion::common::Result<StoredPartitions> {
     use datafusion::physical_plan::ExecutionPlanProperties as _;
+    let plan = spread_for_peers(store, plan, &task)?;
     let schema = plan.schema();
     let n = plan.output_partitioning().partition_count();
     let ids: Vec<PartitionId> = (0..n)
@@ -344,21 +497,34 @@ pub async fn materialize(
         })
         .collect();
     // Owned from here on: an error below removes every partition.
-    let parts = StoredPartitions::new(
+    let mut parts = StoredPartitions::new(
         store.clone(),
         Arc::clone(&schema),
         ids.iter().map(|id| vec![*id]).collect(),
     );
+    // Lineage matters only where partitions can be lost: on peers.
+    if store.remote().is_some() && reproducible_by_partition(&plan) {
+        for (p, id) in ids.iter().enumerate() {
+            store.mark_rebuildable(*id).map_err(external)?;
+            parts.lineage.insert(
+                *id,
+                PlanLineage {
+                    plan: Arc::clone(&plan),
+                    task: Arc::clone(&task),
+                    partition: p,
+                },
+            );
+        }
+    }
     let jobs = ids.iter().enumerate().map(|(p, id)| {
         let plan = Arc::clone(&plan);
         let task = Arc::clone(&task);
         async move {
             let mut stream = plan.execute(p, task)?;
             while let Some(batch) = stream.next().await {
-                store
-                    .append(*id, batch?)
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                store.append(*id, batch?).map_err(external)?;
             }
+            store.seal(*id).map_err(external)?;
             Ok::<(), DataFusionError>(())
         }
     });
@@ -366,15 +532,64 @@ pub async fn materialize(
     Ok(parts)
 }
 
-fn read_projected(
+/// On a cluster that spreads partitions, a result is cut by a hash of all its columns into
+/// the session's number of partitions, so that every peer gets a share however the input was
+/// laid out (one Parquet row group is one partition otherwise), and each partition stays
+/// reproducible on its own. Results with an order keep their partitions.
+fn spread_for_peers(
+    store: &PartitionStore,
+    plan: Arc<dyn ExecutionPlan>,
+    task: &TaskContext,
+) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::physical_plan::ExecutionPlanProperties as _;
+    let spread = store
+        .remote()
+        .is_some_and(|r| r.policy() == spillframe_spill::RemotePolicy::Spread);
+    let target = task.session_config().target_partitions();
+    if !spread || plan.output_ordering().is_some() || plan.schema().fields().is_empty() {
+        return Ok(plan);
+    }
+    let keys: Vec<Arc<dyn PhysicalExpr>> = plan
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    Ok(Arc::new(RepartitionExec::try_new(
+        plan,
+        Partitioning::Hash(keys, target),
+    )?))
+}
+
+/// Whether running output partition `p` of `plan` again gives the same rows as before: not
+/// so after a round-robin repartition (which rows land where depends on timing) or a limit
+/// (which rows are kept does).
+fn reproducible_by_partition(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut ok = true;
+    let _ = plan.apply(|node| {
+        let round_robin = node
+            .downcast_ref::<RepartitionExec>()
+            .is_some_and(|r| matches!(r.partitioning(), Partitioning::RoundRobinBatch(_)));
+        if round_robin || node.is::<GlobalLimitExec>() || node.is::<LocalLimitExec>() {
+            ok = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    ok
+}
+
+fn external(e: spillframe_spill::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+async fn read_projected(
     parts: &StoredPartitions,
     id: PartitionId,
     projection: Option<&[usize]>,
 ) -> datafusion::common::Result<Vec<RecordBatch>> {
-    let batches = parts
-        .store
-        .read(id)
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let batches = parts.read_or_rebuild(id).await?;
     match projection {
         None => Ok(batches),
         Some(p) => batches

@@ -201,6 +201,23 @@ impl PeerClient {
         }
     }
 
+    /// Runs a plan fragment over a partition on the peer; returns its output.
+    pub async fn run(&self, partition: u64, fragment: Vec<u8>) -> Result<Vec<RecordBatch>> {
+        match self
+            .request(
+                &Request::Run {
+                    partition,
+                    fragment,
+                },
+                None,
+            )
+            .await?
+        {
+            (Response::Batches, Some((_, batches))) => Ok(batches),
+            (other, _) => Err(self.unexpected(&other)),
+        }
+    }
+
     /// Drops partitions; returns how many the peer had.
     pub async fn drop_partitions(&self, partitions: Vec<u64>) -> Result<u64> {
         match self.request(&Request::Drop { partitions }, None).await? {

@@ -92,6 +92,14 @@ pub enum Error {
     /// An error from Arrow while encoding or decoding batches.
     #[error("{0}")]
     Arrow(Arc<arrow::error::ArrowError>),
+    /// No peer of a cluster answered when a session connected.
+    #[error("no peer of cluster '{}' answered: {reasons}", path.display())]
+    NoPeerUp {
+        /// The cluster file.
+        path: PathBuf,
+        /// Each peer and why it did not answer.
+        reasons: String,
+    },
     /// An error from the engine (the peer's own session).
     #[error(transparent)]
     Engine(#[from] spillframe_engine::Error),

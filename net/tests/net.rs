@@ -2,6 +2,7 @@
 //! with bounded time, and stopped at the end of each test.
 
 mod cluster;
+mod scale_out;
 mod security;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};

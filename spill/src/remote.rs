@@ -72,6 +72,17 @@ pub trait RemoteTier: Send + Sync + fmt::Debug {
     /// Copies to keep of a partition that cannot be rebuilt (one means no replica).
     fn copies_without_lineage(&self) -> usize;
 
+    /// How many places the tier spreads over (a cluster's peers). Sessions split their work
+    /// into at least twice as many partitions by default, so every place gets some.
+    fn locations(&self) -> usize {
+        1
+    }
+
+    /// How many times a lost partition may be rebuilt within one read before giving up.
+    fn retries(&self) -> u32 {
+        2
+    }
+
     /// Stores `batches` (of `schema`, `bytes` in memory) as `copies` copies on different
     /// locations with room for them, and says where. Fails when no location can take them;
     /// the store then keeps them locally.

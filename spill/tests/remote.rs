@@ -8,9 +8,7 @@ use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
 use parking_lot::Mutex;
-use spillframe_spill::{
-    Error, Location, RemoteCopy, RemoteError, RemotePolicy, RemoteTier,
-};
+use spillframe_spill::{Error, Location, RemoteCopy, RemoteError, RemotePolicy, RemoteTier};
 
 use crate::store::{batch, schema, store_with};
 
@@ -173,7 +171,10 @@ fn evicted_partitions_go_to_peers_before_disk_and_read_back_in_order() {
     let mut want: Vec<i64> = (0..10_000).collect();
     want.extend([5, 6]);
     assert_eq!(values(&s.read(a).unwrap()), want);
-    assert_eq!(values(&s.read(c).unwrap()), (200..10_200).collect::<Vec<_>>());
+    assert_eq!(
+        values(&s.read(c).unwrap()),
+        (200..10_200).collect::<Vec<_>>()
+    );
     s.remove(a);
     s.remove(b);
     s.remove(c);
@@ -203,7 +204,11 @@ fn spread_sends_sealed_partitions_to_the_emptiest_peers() {
     for i in 0..3 {
         let id = s.put(schema(), [batch(i * 1000, 1000)], None).unwrap();
         s.mark_rebuildable(id).unwrap();
-        assert_eq!(s.info(id).unwrap().location, Location::Memory, "not sealed yet");
+        assert_eq!(
+            s.info(id).unwrap().location,
+            Location::Memory,
+            "not sealed yet"
+        );
         s.seal(id).unwrap();
         ids.push(id);
     }
@@ -219,7 +224,10 @@ fn spread_sends_sealed_partitions_to_the_emptiest_peers() {
     used.sort();
     assert_eq!(used, ["a", "b", "c"], "one partition on each peer");
     assert_eq!(pool.reserved(), 0, "the driver holds none of them");
-    assert_eq!(values(&s.read(ids[2]).unwrap()), (2000..3000).collect::<Vec<_>>());
+    assert_eq!(
+        values(&s.read(ids[2]).unwrap()),
+        (2000..3000).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -227,7 +235,9 @@ fn partitions_without_lineage_are_replicated_and_survive_one_lost_peer() {
     let dir = tempfile::tempdir().unwrap();
     let peers = FakePeers::new(RemotePolicy::Spread, 2, 1 << 30);
     let s = store_with(dir.path(), 64 << 20, &pool(), Some(peers.clone()));
-    let id = s.put(schema(), [batch(0, 100)], Some("from_batches".into())).unwrap();
+    let id = s
+        .put(schema(), [batch(0, 100)], Some("from_batches".into()))
+        .unwrap();
     s.seal(id).unwrap();
     let info = s.info(id).unwrap();
     assert_eq!(info.peers.len(), 2, "two copies on two peers");
@@ -236,7 +246,12 @@ fn partitions_without_lineage_are_replicated_and_survive_one_lost_peer() {
     assert_eq!(values(&s.read(id).unwrap()), (0..100).collect::<Vec<_>>());
     peers.set_down(&info.peers[1]);
     let err = s.read(id).unwrap_err();
-    let Error::PeerLost { partition, peers: lost, .. } = &err else {
+    let Error::PeerLost {
+        partition,
+        peers: lost,
+        ..
+    } = &err
+    else {
         panic!("expected PeerLost, got {err}");
     };
     assert_eq!(*partition, id.0);
@@ -262,7 +277,10 @@ fn a_lost_partition_can_be_reset_and_filled_again() {
     s.append(id, batch(0, 100)).unwrap();
     s.seal(id).unwrap();
     let info = s.info(id).unwrap();
-    assert_ne!(info.peers[0], peer, "the rebuilt partition avoids the lost peer");
+    assert_ne!(
+        info.peers[0], peer,
+        "the rebuilt partition avoids the lost peer"
+    );
     assert_eq!(values(&s.read(id).unwrap()), (0..100).collect::<Vec<_>>());
 }
 
@@ -275,7 +293,10 @@ fn fragments_run_only_over_wholly_remote_partitions() {
     assert!(s.remote_copies(id).unwrap().is_none());
     assert!(matches!(
         s.run_remote(id, &[3]),
-        Err(Error::NotRemote { location: Location::Memory, .. })
+        Err(Error::NotRemote {
+            location: Location::Memory,
+            ..
+        })
     ));
     s.seal(id).unwrap();
     assert_eq!(s.remote_copies(id).unwrap().unwrap().len(), 1);

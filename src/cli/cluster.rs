@@ -190,14 +190,22 @@ fn status(args: StatusArgs) -> Result<()> {
         up
     );
     println!(
-        "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>8}",
-        "peer", "address", "state", "rtt", "memory used / limit", "partitions", "spilled", "uptime"
+        "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>10} {:>8}",
+        "peer",
+        "address",
+        "state",
+        "rtt",
+        "memory used / limit",
+        "partitions",
+        "spilled",
+        "fragments",
+        "uptime"
     );
     let size = |b: u64| bytesize::ByteSize(b).to_string();
     for (p, r) in config.peers.iter().zip(&results) {
         match r {
             Ok((rtt, s)) => println!(
-                "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>8}",
+                "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>10} {:>8}",
                 p.name,
                 p.addr.to_string(),
                 "up",
@@ -205,6 +213,7 @@ fn status(args: StatusArgs) -> Result<()> {
                 format!("{} / {}", size(s.memory_used), size(s.memory_limit)),
                 s.partitions.len(),
                 size(s.spilled_bytes),
+                s.fragments_run,
                 format!("{}s", s.uptime_secs)
             ),
             Err(e) => println!(

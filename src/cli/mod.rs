@@ -121,6 +121,8 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(&cli.log_level);
+    // Sessions of every command use the cluster when one is configured.
+    crate::enable_cluster();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -133,7 +133,7 @@ fn full(join: &NestedLoopJoinExec, ctx: &Arc<OutOfCoreContext>) -> Result<Arc<dy
 }
 
 /// `plan` over new inputs, as a new instance with its properties recomputed.
-fn with_children(
+pub(crate) fn with_children(
     plan: Arc<dyn ExecutionPlan>,
     children: Vec<Arc<dyn ExecutionPlan>>,
 ) -> Result<Arc<dyn ExecutionPlan>> {

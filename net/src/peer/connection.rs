@@ -173,7 +173,7 @@ async fn respond(mut send: quinn::SendStream, response: &Response) {
     }
 }
 
-/// Requests answered by one message (or by batches for `Get`).
+/// Requests answered by one message (or by batches for `Get` and `Run`).
 async fn answer(
     state: Arc<PeerState>,
     session: u64,
@@ -186,9 +186,21 @@ async fn answer(
         Request::Drop { partitions } => Response::Dropped {
             count: state.drop_partitions(session, &partitions),
         },
-        Request::Get { partition } => {
+        Request::Get { .. } | Request::Run { .. } => {
             let st = state.clone();
-            let read = tokio::task::spawn_blocking(move || st.read((session, partition))).await;
+            let (partition, what) = match &request {
+                Request::Run { partition, .. } => (*partition, "running a fragment over"),
+                Request::Get { partition } => (*partition, "reading"),
+                _ => unreachable!(),
+            };
+            let read = tokio::task::spawn_blocking(move || match request {
+                Request::Run {
+                    partition,
+                    fragment,
+                } => st.run((session, partition), &fragment),
+                _ => st.read((session, partition)),
+            })
+            .await;
             match read {
                 Ok(Ok((schema, batches))) => {
                     if let Err(message) = send_batches(&state, &mut send, &schema, &batches).await {
@@ -201,7 +213,7 @@ async fn answer(
                 }
                 Ok(Err(message)) => Response::Error { message },
                 Err(e) => Response::Error {
-                    message: format!("reading partition {partition}: {e}"),
+                    message: format!("{what} partition {partition}: {e}"),
                 },
             }
         }

@@ -22,6 +22,7 @@ pub struct PeerState {
     session: Session,
     partitions: Mutex<HashMap<PartitionKey, PartitionId>>,
     connections: AtomicU64,
+    fragments_run: AtomicU64,
     started: Instant,
 }
 
@@ -33,6 +34,7 @@ impl PeerState {
             session,
             partitions: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
+            fragments_run: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -107,6 +109,7 @@ impl PeerState {
             partition_memory: metrics.memory_bytes,
             spilled_bytes: metrics.disk_bytes,
             connections: self.connection_count(),
+            fragments_run: self.fragments_run.load(Ordering::Relaxed),
             partitions,
         }
     }
@@ -156,14 +159,32 @@ impl PeerState {
         }
     }
 
-    /// A partition's schema and batches (reads spill files; call off the async threads).
-    pub(crate) fn read(&self, key: PartitionKey) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-        let id = *self.partitions.lock().get(&key).ok_or_else(|| {
+    fn id(&self, key: PartitionKey) -> Result<PartitionId, String> {
+        self.partitions.lock().get(&key).copied().ok_or_else(|| {
             format!(
                 "partition {} of session {} is not on peer '{}'",
                 key.1, key.0, self.settings.name
             )
-        })?;
+        })
+    }
+
+    /// Runs a plan fragment over a partition (call off the async threads).
+    pub(crate) fn run(
+        &self,
+        key: PartitionKey,
+        fragment: &[u8],
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+        let id = self.id(key)?;
+        let out =
+            spillframe_engine::remote::codec::run_fragment_blocking(&self.session, id, fragment)
+                .map_err(|e| format!("peer '{}': {e}", self.settings.name))?;
+        self.fragments_run.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// A partition's schema and batches (reads spill files; call off the async threads).
+    pub(crate) fn read(&self, key: PartitionKey) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+        let id = self.id(key)?;
         let store = self.session.store();
         let schema = store.schema(id).map_err(|e| e.to_string())?;
         let batches = store.read(id).map_err(|e| e.to_string())?;

@@ -65,6 +65,14 @@ pub enum Request {
         /// The partition.
         partition: u64,
     },
+    /// Run a plan fragment over a partition and send its output back as an Arrow IPC stream
+    /// after [`Response::Batches`].
+    Run {
+        /// The partition.
+        partition: u64,
+        /// The fragment: a datafusion-proto physical plan whose leaf scans the partition.
+        fragment: Vec<u8>,
+    },
     /// Forget partitions (unknown ones are ignored).
     Drop {
         /// The partitions.
@@ -122,6 +130,8 @@ pub struct PeerStatus {
     pub spilled_bytes: u64,
     /// Open connections.
     pub connections: u64,
+    /// Plan fragments it has run since it started.
+    pub fragments_run: u64,
     /// The partitions it holds.
     pub partitions: Vec<RemotePartition>,
 }
