@@ -92,7 +92,7 @@ fn cluster(dir: &Path, placement: &str, replicate: bool) -> (ClusterConfig, Vec<
 }
 
 fn one_batch(t: &Table) -> RecordBatch {
-    concat_batches(&t.schema(), t.batches()).unwrap()
+    concat_batches(t.schema(), t.batches()).unwrap()
 }
 
 /// The four workloads of the comparison, each a whole result in a fixed order.
