@@ -59,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // ANCHOR: query
     let cached = session.read_parquet(&input)?.cache()?;
     let out = cached
+        .clone()
         .filter(col("v").gt_eq(lit(500i64)))
         .group_by(["k"])
         .agg([col("v").sum().alias("total"), len().alias("rows")])

@@ -162,3 +162,36 @@ fn cluster_errors_name_what_is_wrong() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("SPILLFRAME_CLUSTER"), "{}", text(&o));
 }
+
+#[test]
+fn a_session_with_a_bad_cluster_file_says_which_file_and_field() {
+    spillframe::enable_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let err = spillframe::Session::builder()
+        .ignore_environment()
+        .memory_limit_bytes(64 << 20)
+        .cluster(&missing)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.toml"), "{err}");
+
+    let bad = dir.path().join("cluster.toml");
+    std::fs::write(
+        &bad,
+        "[cluster]\ntoken_file = \"token\"\nplacement = \"everywhere\"\n",
+    )
+    .unwrap();
+    let err = spillframe::Session::builder()
+        .ignore_environment()
+        .memory_limit_bytes(64 << 20)
+        .cluster(&bad)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cluster.toml") && err.contains("`trust`"),
+        "the error names the file and the missing field: {err}"
+    );
+}

@@ -122,3 +122,37 @@ fn session_resolves_defaults_and_rejects_bad_builder_values() {
         .to_string();
     assert!(err.contains("memory_limit"), "{err}");
 }
+
+#[test]
+fn a_cluster_comes_from_the_environment_or_the_file_relative_to_it() {
+    let s =
+        Settings::from_vars(|k| (k == "SPILLFRAME_CLUSTER").then(|| "/etc/c.toml".into())).unwrap();
+    assert_eq!(s.cluster.as_deref(), Some(Path::new("/etc/c.toml")));
+    let s = Settings::from_toml(
+        "cluster = \"cluster/cluster.toml\"\n",
+        Path::new("/srv/x/spillframe.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.cluster.as_deref(),
+        Some(Path::new("/srv/x/cluster/cluster.toml"))
+    );
+}
+
+#[test]
+fn a_cluster_without_a_connector_is_an_error_naming_the_setting_and_the_fix() {
+    // No connector is installed in this test binary (the facade installs net's).
+    let err = Session::builder()
+        .ignore_environment()
+        .memory_limit_bytes(64 << 20)
+        .cluster("/nowhere/cluster.toml")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cluster")
+            && err.contains("/nowhere/cluster.toml")
+            && err.contains("enable_cluster"),
+        "{err}"
+    );
+}

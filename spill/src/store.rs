@@ -489,6 +489,9 @@ impl PartitionStore {
         } else {
             remote.copies_without_lineage().max(1)
         };
+        // What the batches take on a peer: slices of a larger batch count only their own
+        // rows there (here, they keep the whole buffers alive).
+        let bytes = sliced_bytes(&part.memory).unwrap_or(bytes).min(bytes);
         let placed = remote.put(
             &slot.schema,
             &part.memory,
@@ -839,4 +842,16 @@ impl PartitionStore {
         }
         w.finish()
     }
+}
+
+/// The bytes of `batches` counting only the rows each slice covers, or `None` if arrow cannot
+/// tell for some column.
+fn sliced_bytes(batches: &[RecordBatch]) -> Option<u64> {
+    let mut total = 0u64;
+    for b in batches {
+        for c in b.columns() {
+            total += c.to_data().get_slice_memory_size().ok()? as u64;
+        }
+    }
+    Some(total)
 }
