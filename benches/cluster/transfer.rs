@@ -68,12 +68,18 @@ fn main() {
     let mib: usize = args.first().map_or(256, |a| a.parse().expect("MiB"));
     let rounds: usize = args.get(1).map_or(5, |a| a.parse().expect("rounds"));
     let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
     let path = init_cluster(
         dir.path(),
         &InitOptions {
             peers: 1,
             memory: "8GiB".into(),
             trust: InitTrust::Ca,
+            base_port: port,
             ..InitOptions::default()
         },
     )
