@@ -22,11 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     spillframe::enable_cluster();
     let session = Session::new()?;
     // ANCHOR_END: enable
-    match session.store().remote() {
-        Some(_) => println!(
-            "on the cluster in {}",
-            session.settings().cluster.as_ref().unwrap().display()
-        ),
+    match &session.settings().cluster {
+        Some(path) => println!("on the cluster in {}", path.display()),
         None => println!("alone (SPILLFRAME_CLUSTER is not set)"),
     }
 

@@ -185,13 +185,21 @@ impl SessionBuilder {
 
     /// Resolves the settings without starting anything.
     pub fn resolve(&self) -> Result<SessionSettings> {
-        let layered = if self.ignore_environment {
+        self.resolve_layered(self.layered()?)
+    }
+
+    /// The builder's settings over the environment's and the config file's (unless ignored).
+    fn layered(&self) -> Result<Settings> {
+        Ok(if self.ignore_environment {
             self.settings.clone()
         } else {
             self.settings
                 .clone()
                 .or(Settings::from_environment_and_file()?)
-        };
+        })
+    }
+
+    fn resolve_layered(&self, layered: Settings) -> Result<SessionSettings> {
         let builder = "the session builder or a command-line flag";
         let memory_limit_source = layered.memory_limit.unwrap_or_default();
         if let MemoryLimit::Fraction(f) = memory_limit_source
@@ -248,7 +256,9 @@ impl SessionBuilder {
     /// Starts the session: sweeps stale spill directories, creates this session's own, and
     /// builds the DataFusion runtime under the memory limit.
     pub fn build(self) -> Result<Session> {
-        let mut config = self.resolve()?;
+        let layered = self.layered()?;
+        let partitions_set = layered.target_partitions.is_some();
+        let mut config = self.resolve_layered(layered)?;
         let remote = match (&self.remote, &config.cluster) {
             (Some(r), _) => Some(Arc::clone(r)),
             (None, None) => None,
@@ -271,11 +281,6 @@ impl SessionBuilder {
         };
         // On a cluster, work is split into at least two partitions per peer (unless set), so
         // that spread partitions reach every peer.
-        let partitions_set = self.settings.target_partitions.is_some()
-            || (!self.ignore_environment
-                && Settings::from_environment_and_file()?
-                    .target_partitions
-                    .is_some());
         if let Some(r) = &remote
             && !partitions_set
         {

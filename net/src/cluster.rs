@@ -174,50 +174,46 @@ impl Cluster {
             .collect()
     }
 
-    /// The status of every peer that is up, by name.
+    /// The status of every peer, by name (an error for a peer that is down).
     pub fn status(&self) -> Vec<(String, Result<PeerStatus>)> {
-        let clients: Vec<(String, Option<PeerClient>)> = self
-            .inner
-            .peers
-            .iter()
-            .map(|p| (p.config.name.clone(), p.link.lock().client.clone()))
-            .collect();
-        clients
-            .into_iter()
-            .map(|(name, client)| {
+        (0..self.inner.peers.len())
+            .map(|index| {
+                let slot = &self.inner.peers[index];
+                let client = slot.link.lock().client.clone();
                 let status = match client {
-                    Some(c) => self.wait(async move { c.status().await }),
-                    None => Err(Error::Peer {
-                        peer: name.clone(),
-                        addr: self
-                            .inner
-                            .peers
-                            .iter()
-                            .find(|p| p.config.name == name)
-                            .map_or_else(
-                                || std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                                |p| p.config.addr,
-                            ),
-                        reason: "down".into(),
-                    }),
+                    Some(c) => self.wait(index, async move { c.status().await }),
+                    None => Err(self.peer_error(index, "down")),
                 };
-                (name, status)
+                (slot.config.name.clone(), status)
             })
             .collect()
     }
 
-    /// Runs `fut` on the cluster's runtime and waits for it, from any thread (including the
-    /// threads of another runtime, which a plain `block_on` would refuse).
-    fn wait<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
-        let Some(rt) = self.runtime.as_ref() else {
-            unreachable!("the runtime is only taken on drop")
-        };
+    fn peer_error(&self, index: usize, reason: &str) -> Error {
+        let config = &self.inner.peers[index].config;
+        Error::Peer {
+            peer: config.name.clone(),
+            addr: config.addr,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Runs a request to peer `index` on the cluster's runtime and waits for it, from any
+    /// thread (including the threads of another runtime, which a plain `block_on` would
+    /// refuse).
+    fn wait<T: Send + 'static>(
+        &self,
+        index: usize,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let abandoned =
+            || self.peer_error(index, "the request was abandoned (the cluster is stopping)");
+        let rt = self.runtime.as_ref().ok_or_else(abandoned)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         rt.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        rx.recv()
-            .expect("the cluster runtime runs until the cluster is dropped")
+        rx.recv().map_err(|_| abandoned())?
     }
 
     fn lost(&self, peer: &str, reason: impl Into<String>) -> RemoteError {
@@ -416,8 +412,9 @@ impl RemoteTier for Cluster {
             let key = self.inner.next_key.fetch_add(1, Ordering::Relaxed);
             let (schema, batches) = (Arc::clone(schema), Arc::clone(&batches));
             let lineage = lineage.map(str::to_string);
-            let result =
-                self.wait(async move { client.put(key, lineage, &schema, &batches).await });
+            let result = self.wait(index, async move {
+                client.put(key, lineage, &schema, &batches).await
+            });
             match result {
                 Ok(_) => {
                     self.inner.placed.lock().insert(key, (index, epoch, bytes));
@@ -448,7 +445,7 @@ impl RemoteTier for Cluster {
     fn get(&self, copy: &RemoteCopy) -> Result<Vec<RecordBatch>, RemoteError> {
         let (index, client) = self.client_for(copy)?;
         let key = copy.key;
-        self.wait(async move { client.get(key).await })
+        self.wait(index, async move { client.get(key).await })
             .map(|(_, batches)| batches)
             .map_err(|e| self.request_error(index, e))
     }
@@ -456,7 +453,7 @@ impl RemoteTier for Cluster {
     fn run(&self, copy: &RemoteCopy, fragment: &[u8]) -> Result<Vec<RecordBatch>, RemoteError> {
         let (index, client) = self.client_for(copy)?;
         let (key, fragment) = (copy.key, fragment.to_vec());
-        self.wait(async move { client.run(key, fragment).await })
+        self.wait(index, async move { client.run(key, fragment).await })
             .map_err(|e| self.request_error(index, e))
     }
 

@@ -58,7 +58,10 @@ fn wrong_token_and_version_are_refused() {
         );
         let reason = closed_after(&config, &wire).await;
         assert!(
-            reason.contains("version 1") && reason.contains("version 99"),
+            reason.contains(&format!(
+                "version {}",
+                spillframe_net::protocol::PROTOCOL_VERSION
+            )) && reason.contains("version 99"),
             "{reason}"
         );
         still_serves(&config).await;

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode as _, TreeNodeRecursion};
 use datafusion::execution::TaskContext;
@@ -66,9 +67,9 @@ impl PhysicalOptimizerRule for FragmentRule {
                     )
                 } else if let Some(f) = child.downcast_ref::<FragmentExec>() {
                     (
-                        Arc::clone(&f.fragment),
-                        Arc::clone(&f.parts),
-                        f.projection.clone(),
+                        Arc::clone(&f.shared.plan),
+                        Arc::clone(&f.shared.parts),
+                        f.shared.projection.clone(),
                     )
                 } else {
                     return Ok(Transformed::no(node));
@@ -96,52 +97,90 @@ impl PhysicalOptimizerRule for FragmentRule {
 /// Runs a fragment (partition-local operators over a [`StoreScanExec`]) over each stored
 /// partition where it lives: on the peer that holds it, or here.
 pub struct FragmentExec {
-    fragment: Arc<dyn ExecutionPlan>,
+    shared: Arc<Fragment>,
+    props: Arc<PlanProperties>,
+}
+
+/// What every output partition's stream of a [`FragmentExec`] needs.
+struct Fragment {
+    plan: Arc<dyn ExecutionPlan>,
     parts: Arc<StoredPartitions>,
     projection: Option<Vec<usize>>,
-    /// The fragment as sent to peers, encoded once.
-    encoded: OnceLock<Result<Arc<Vec<u8>>, String>>,
-    props: Arc<PlanProperties>,
+    /// The fragment as sent to peers, encoded once; `None` if it cannot be encoded (then every
+    /// partition runs it here).
+    encoded: OnceLock<Option<Arc<Vec<u8>>>>,
 }
 
 impl fmt::Debug for FragmentExec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FragmentExec")
-            .field("fragment", &self.fragment.name())
+            .field("fragment", &self.shared.plan.name())
             .finish()
     }
 }
 
 impl FragmentExec {
     fn new(
-        fragment: Arc<dyn ExecutionPlan>,
+        plan: Arc<dyn ExecutionPlan>,
         parts: Arc<StoredPartitions>,
         projection: Option<Vec<usize>>,
     ) -> Self {
-        let props = Arc::clone(fragment.properties());
+        let props = Arc::clone(plan.properties());
         FragmentExec {
-            fragment,
-            parts,
-            projection,
-            encoded: OnceLock::new(),
+            shared: Arc::new(Fragment {
+                plan,
+                parts,
+                projection,
+                encoded: OnceLock::new(),
+            }),
             props,
         }
     }
 
     /// The fragment run over each partition.
     pub fn fragment(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.fragment
+        &self.shared.plan
     }
+}
 
-    fn encoded(&self) -> datafusion::common::Result<Arc<Vec<u8>>> {
+impl Fragment {
+    fn encoded(&self) -> Option<Arc<Vec<u8>>> {
         self.encoded
-            .get_or_init(|| {
-                encode_fragment(&self.fragment)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
+            .get_or_init(|| match encode_fragment(&self.plan) {
+                Ok(bytes) => Some(Arc::new(bytes)),
+                Err(e) => {
+                    tracing::debug!("the fragment runs on the driver: it cannot be sent: {e}");
+                    None
+                }
             })
             .clone()
-            .map_err(datafusion::common::DataFusionError::Execution)
+    }
+
+    /// Runs the fragment over partition `id`: on the peer holding it when it is wholly
+    /// remote (and the fragment could be encoded), otherwise here. A partition lost with its
+    /// peer is rebuilt first.
+    async fn run(
+        &self,
+        id: PartitionId,
+        schema: SchemaRef,
+        task: Arc<TaskContext>,
+    ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        let store = self.parts.store();
+        let ran = match self.encoded() {
+            None => Ran::Local,
+            Some(fragment) => {
+                self.parts
+                    .with_rebuild(id, || match store.remote_copies(id)? {
+                        Some(_) => store.run_remote(id, &fragment).map(Ran::Remote),
+                        None => Ok(Ran::Local),
+                    })
+                    .await?
+            }
+        };
+        match ran {
+            Ran::Remote(batches) => Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?)),
+            Ran::Local => self.local(id, task),
+        }
     }
 
     /// The fragment over partition `id` alone, run here.
@@ -150,12 +189,14 @@ impl FragmentExec {
         id: PartitionId,
         task: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
-        let parts = Arc::clone(&self.parts);
-        let projection = self.projection.clone();
-        let plan = Arc::clone(&self.fragment)
+        let plan = Arc::clone(&self.plan)
             .transform_up(|node| {
                 if node.is::<StoreScanExec>() {
-                    let scan = StoreScanExec::single(Arc::clone(&parts), projection.clone(), id)?;
+                    let scan = StoreScanExec::single(
+                        Arc::clone(&self.parts),
+                        self.projection.clone(),
+                        id,
+                    )?;
                     Ok(Transformed::new(
                         Arc::new(scan) as Arc<dyn ExecutionPlan>,
                         true,
@@ -180,7 +221,7 @@ enum Ran {
 
 impl DisplayAs for FragmentExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let plan = datafusion::physical_plan::displayable(self.fragment.as_ref()).indent(false);
+        let plan = datafusion::physical_plan::displayable(self.shared.plan.as_ref()).indent(false);
         match t {
             DisplayFormatType::TreeRender => write!(f, "fragment"),
             _ => write!(
@@ -225,51 +266,21 @@ impl ExecutionPlan for FragmentExec {
         context: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
         let ids = self
+            .shared
             .parts
             .groups()
             .get(partition)
             .cloned()
             .unwrap_or_default();
         let schema = self.schema();
-        let this = Arc::new(FragmentExec {
-            fragment: Arc::clone(&self.fragment),
-            parts: Arc::clone(&self.parts),
-            projection: self.projection.clone(),
-            encoded: self.encoded.clone(),
-            props: Arc::clone(&self.props),
-        });
+        let shared = Arc::clone(&self.shared);
         let out_schema = Arc::clone(&schema);
         let stream = futures::stream::iter(ids)
             .then(move |id| {
-                let this = Arc::clone(&this);
-                let task = Arc::clone(&context);
+                let shared = Arc::clone(&shared);
                 let schema = Arc::clone(&out_schema);
-                async move {
-                    let store = this.parts.store().clone();
-                    let ran = this
-                        .parts
-                        .with_rebuild(id, || {
-                            if store.remote_copies(id)?.is_none() {
-                                return Ok(Ran::Local);
-                            }
-                            let fragment = this.encoded().map_err(|e| {
-                                spillframe_spill::Error::Remote(spillframe_spill::RemoteError {
-                                    peer: None,
-                                    reason: e.to_string(),
-                                    lost: false,
-                                })
-                            })?;
-                            store.run_remote(id, &fragment).map(Ran::Remote)
-                        })
-                        .await?;
-                    match ran {
-                        Ran::Remote(batches) => {
-                            Ok(Box::pin(MemoryStream::try_new(batches, schema, None)?)
-                                as SendableRecordBatchStream)
-                        }
-                        Ran::Local => this.local(id, task),
-                    }
-                }
+                let task = Arc::clone(&context);
+                async move { shared.run(id, schema, task).await }
             })
             .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))

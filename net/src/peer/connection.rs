@@ -186,40 +186,57 @@ async fn answer(
         Request::Drop { partitions } => Response::Dropped {
             count: state.drop_partitions(session, &partitions),
         },
-        Request::Get { .. } | Request::Run { .. } => {
+        Request::Get { partition } => {
             let st = state.clone();
-            let (partition, what) = match &request {
-                Request::Run { partition, .. } => (*partition, "running a fragment over"),
-                Request::Get { partition } => (*partition, "reading"),
-                _ => unreachable!(),
-            };
-            let read = tokio::task::spawn_blocking(move || match request {
-                Request::Run {
-                    partition,
-                    fragment,
-                } => st.run((session, partition), &fragment),
-                _ => st.read((session, partition)),
-            })
-            .await;
-            match read {
-                Ok(Ok((schema, batches))) => {
-                    if let Err(message) = send_batches(&state, &mut send, &schema, &batches).await {
-                        warn!(peer = %state.settings.name, "sending partition {partition}: {message}");
-                        let _ = send.reset(quinn::VarInt::from_u32(PROTOCOL_ERROR_CODE));
-                    } else {
-                        let _ = send.finish();
-                    }
-                    return;
-                }
-                Ok(Err(message)) => Response::Error { message },
-                Err(e) => Response::Error {
-                    message: format!("{what} partition {partition}: {e}"),
-                },
+            let read = move || st.read((session, partition));
+            match send_read(&state, partition, "reading", read, &mut send).await {
+                Some(response) => response,
+                None => return,
             }
         }
-        Request::Put { .. } => unreachable!("puts are handled by `put`"),
+        Request::Run {
+            partition,
+            fragment,
+        } => {
+            let st = state.clone();
+            let run = move || st.run((session, partition), &fragment);
+            match send_read(&state, partition, "running a fragment over", run, &mut send).await {
+                Some(response) => response,
+                None => return,
+            }
+        }
+        // `drive` hands puts to `put`; one arriving here is answered, not trusted.
+        Request::Put { partition, .. } => Response::Error {
+            message: format!("put of partition {partition} reached the wrong handler"),
+        },
     };
     respond(send, &response).await;
+}
+
+/// Runs `read` off the async threads and sends its batches; returns the error response to
+/// send instead, if it failed (`None` when the stream is already answered).
+async fn send_read(
+    state: &PeerState,
+    partition: u64,
+    what: &str,
+    read: impl FnOnce() -> Result<(SchemaRef, Vec<RecordBatch>), String> + Send + 'static,
+    send: &mut quinn::SendStream,
+) -> Option<Response> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok((schema, batches))) => {
+            if let Err(message) = send_batches(state, send, &schema, &batches).await {
+                warn!(peer = %state.settings.name, "{what} partition {partition}: {message}");
+                let _ = send.reset(quinn::VarInt::from_u32(PROTOCOL_ERROR_CODE));
+            } else {
+                let _ = send.finish();
+            }
+            None
+        }
+        Ok(Err(message)) => Some(Response::Error { message }),
+        Err(e) => Some(Response::Error {
+            message: format!("{what} partition {partition}: {e}"),
+        }),
+    }
 }
 
 async fn send_batches(

@@ -435,7 +435,8 @@ mod tests {
             panic!()
         };
         assert!(
-            reason.contains("version 1") && reason.contains("version 99"),
+            reason.contains(&format!("version {}", crate::protocol::PROTOCOL_VERSION))
+                && reason.contains("version 99"),
             "{reason}"
         );
         assert!(c.is_closed());
