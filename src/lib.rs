@@ -24,6 +24,7 @@ pub mod cli;
 pub mod datagen;
 pub mod demo;
 pub mod error;
+pub mod peer;
 
 pub use error::{Error, Result};
 /// The engine's error type (what `Session` and `LazyFrame` return).

@@ -94,9 +94,18 @@ pub struct SessionBuilder {
     ignore_environment: bool,
     force_partitioned: bool,
     remote: Option<Arc<dyn RemoteTier>>,
+    functions: FunctionRegistry,
 }
 
 impl SessionBuilder {
+    /// Uses `registry` as the session's named functions (it is shared, not copied: functions
+    /// registered through either handle later are seen by both). A peer started with
+    /// `spillframe::peer::serve` runs the functions of the registry it was given.
+    pub fn functions(mut self, registry: FunctionRegistry) -> Self {
+        self.functions = registry;
+        self
+    }
+
     /// Uses the peers of the cluster described by `path` (a `cluster.toml`), through the
     /// installed [cluster connector](crate::remote::ClusterConnector).
     pub fn cluster(mut self, path: impl Into<PathBuf>) -> Self {
@@ -405,7 +414,7 @@ impl SessionBuilder {
                 runtime: Some(runtime),
                 jobs: JobTable::default(),
                 pool: WorkerPool::new(job_threads),
-                functions: FunctionRegistry::new(),
+                functions: self.functions.clone(),
                 spill_dir,
             }),
         })

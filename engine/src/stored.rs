@@ -152,20 +152,24 @@ impl StoredPartitions {
         &self,
         id: PartitionId,
     ) -> datafusion::common::Result<Vec<RecordBatch>> {
-        self.with_rebuild(id, || self.store.read(id)).await
+        self.with_rebuild(id, || std::future::ready(self.store.read(id)))
+            .await
     }
 
     /// Runs `op` on a partition; if it fails because the partition was lost with a peer and
     /// the partition has lineage, rebuilds it and tries again (a bounded number of times).
-    pub(crate) async fn with_rebuild<T>(
+    pub(crate) async fn with_rebuild<T, F>(
         &self,
         id: PartitionId,
-        op: impl Fn() -> spillframe_spill::Result<T>,
-    ) -> datafusion::common::Result<T> {
+        op: impl Fn() -> F,
+    ) -> datafusion::common::Result<T>
+    where
+        F: std::future::Future<Output = spillframe_spill::Result<T>>,
+    {
         let retries = self.store.remote().map_or(0, |r| r.retries());
         let mut rebuilt = 0;
         loop {
-            match op() {
+            match op().await {
                 Ok(v) => return Ok(v),
                 Err(e @ spillframe_spill::Error::PeerLost { .. }) => {
                     let Some(lineage) = self.lineage.get(&id) else {
@@ -178,7 +182,7 @@ impl StoredPartitions {
                     }
                     let _guard = self.rebuilding.lock().await;
                     // Another reader may have rebuilt it while this one waited.
-                    match op() {
+                    match op().await {
                         Ok(v) => return Ok(v),
                         Err(spillframe_spill::Error::PeerLost { .. }) => {}
                         Err(e) => return Err(external(e)),
@@ -189,6 +193,26 @@ impl StoredPartitions {
                 }
                 Err(e) => return Err(external(e)),
             }
+        }
+    }
+
+    /// Runs the blocking store call `f` (a request to a peer) on tokio's blocking threads,
+    /// so that the runtime's workers go on with other partitions meanwhile.
+    pub(crate) async fn off_runtime<T: Send + 'static>(
+        f: impl FnOnce() -> spillframe_spill::Result<T> + Send + 'static,
+    ) -> spillframe_spill::Result<T> {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(r) => r,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(spillframe_spill::Error::Remote(
+                    spillframe_spill::RemoteError {
+                        peer: None,
+                        reason: "the session's runtime stopped during a request to a peer".into(),
+                        lost: false,
+                    },
+                )),
+            },
         }
     }
 

@@ -218,6 +218,27 @@ impl PeerClient {
         }
     }
 
+    /// Runs the function registered on the peer as `function` over a partition; returns its
+    /// output.
+    pub async fn call(
+        &self,
+        partition: u64,
+        function: String,
+        index: u64,
+        batch_size: Option<u64>,
+    ) -> Result<Vec<RecordBatch>> {
+        let request = Request::Call {
+            partition,
+            function,
+            index,
+            batch_size,
+        };
+        match self.request(&request, None).await? {
+            (Response::Batches, Some((_, batches))) => Ok(batches),
+            (other, _) => Err(self.unexpected(&other)),
+        }
+    }
+
     /// Drops partitions; returns how many the peer had.
     pub async fn drop_partitions(&self, partitions: Vec<u64>) -> Result<u64> {
         match self.request(&Request::Drop { partitions }, None).await? {

@@ -25,7 +25,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parking_lot::Mutex;
-use spillframe_spill::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier};
+use spillframe_spill::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier, RemoteWork};
 use tracing::{info, warn};
 
 use crate::client::{PeerClient, client_endpoint};
@@ -450,11 +450,31 @@ impl RemoteTier for Cluster {
             .map_err(|e| self.request_error(index, e))
     }
 
-    fn run(&self, copy: &RemoteCopy, fragment: &[u8]) -> Result<Vec<RecordBatch>, RemoteError> {
+    fn run(
+        &self,
+        copy: &RemoteCopy,
+        work: RemoteWork<'_>,
+    ) -> Result<Vec<RecordBatch>, RemoteError> {
         let (index, client) = self.client_for(copy)?;
-        let (key, fragment) = (copy.key, fragment.to_vec());
-        self.wait(index, async move { client.run(key, fragment).await })
-            .map_err(|e| self.request_error(index, e))
+        let key = copy.key;
+        match work {
+            RemoteWork::Fragment(fragment) => {
+                let fragment = fragment.to_vec();
+                self.wait(index, async move { client.run(key, fragment).await })
+            }
+            RemoteWork::Function {
+                name,
+                index: partition,
+                batch_size,
+            } => {
+                let (name, batch_size) = (name.to_string(), batch_size.map(|n| n as u64));
+                let partition = partition as u64;
+                self.wait(index, async move {
+                    client.call(key, name, partition, batch_size).await
+                })
+            }
+        }
+        .map_err(|e| self.request_error(index, e))
     }
 
     fn release(&self, copies: Vec<RemoteCopy>) {

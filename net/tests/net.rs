@@ -2,6 +2,7 @@
 //! with bounded time, and stopped at the end of each test.
 
 mod cluster;
+mod functions;
 mod scale_out;
 mod security;
 

@@ -4,7 +4,8 @@
 //! The spill crate knows nothing of networks or query plans. It sees the remote tier through
 //! [`RemoteTier`], which the cluster crate (`spillframe-net`) implements over QUIC. Plans that
 //! run where a partition lives travel through [`RemoteTier::run`] as opaque bytes that only
-//! the engine understands.
+//! the engine understands; user functions travel as the name they are registered under on
+//! every location ([`RemoteWork::Function`]).
 //!
 //! Every method blocks. The store calls them from the threads that append and read, exactly
 //! as it writes and reads spill files there.
@@ -38,6 +39,41 @@ pub struct RemoteCopy {
 impl fmt::Display for RemoteCopy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "peer '{}' (key {})", self.peer, self.key)
+    }
+}
+
+/// Work to run over a partition where it lives ([`RemoteTier::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteWork<'a> {
+    /// A serialized plan fragment, which only the engine reads.
+    Fragment(&'a [u8]),
+    /// A user function registered under `name` at the location: called once with the whole
+    /// partition (`batch_size: None`), or once per batch of `batch_size` rows.
+    Function {
+        /// The registered name.
+        name: &'a str,
+        /// The partition's index in the job (what the function sees as its partition).
+        index: usize,
+        /// Rows per call for a batch function; `None` for a partition function.
+        batch_size: Option<usize>,
+    },
+}
+
+impl fmt::Display for RemoteWork<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteWork::Fragment(bytes) => write!(f, "a plan fragment ({} bytes)", bytes.len()),
+            RemoteWork::Function {
+                name,
+                batch_size: None,
+                ..
+            } => write!(f, "partition function '{name}'"),
+            RemoteWork::Function {
+                name,
+                batch_size: Some(rows),
+                ..
+            } => write!(f, "batch function '{name}' (batches of {rows} rows)"),
+        }
     }
 }
 
@@ -98,9 +134,10 @@ pub trait RemoteTier: Send + Sync + fmt::Debug {
     /// Reads a copy back.
     fn get(&self, copy: &RemoteCopy) -> Result<Vec<RecordBatch>, RemoteError>;
 
-    /// Runs `fragment` (a serialized plan that only the engine reads) over a copy where it
-    /// lives, and returns what it produced.
-    fn run(&self, copy: &RemoteCopy, fragment: &[u8]) -> Result<Vec<RecordBatch>, RemoteError>;
+    /// Runs `work` (a plan fragment or a registered function) over a copy where it lives,
+    /// and returns what it produced.
+    fn run(&self, copy: &RemoteCopy, work: RemoteWork<'_>)
+    -> Result<Vec<RecordBatch>, RemoteError>;
 
     /// Forgets copies. Must not block: the store calls it when partitions are dropped.
     fn release(&self, copies: Vec<RemoteCopy>);

@@ -38,7 +38,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::file::{Compression, DiskBudget, SpillFile, SpillWriter};
-use crate::remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier};
+use crate::remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier, RemoteWork};
 
 /// Identifies a partition within its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -350,9 +350,12 @@ impl PartitionStore {
         for s in &part.spilled {
             match s {
                 Spilled::Disk(f) => out.extend(f.file.read_range(f.batches.clone())?),
-                Spilled::Peer(p) => {
-                    out.extend(self.on_some_copy(id, &part, &p.copies, |r, c| r.get(c))?)
-                }
+                Spilled::Peer(p) => out.extend(self.on_some_copy(
+                    id,
+                    part.lineage.as_deref(),
+                    &p.copies,
+                    |r, c| r.get(c),
+                )?),
             }
         }
         out.extend(part.memory.iter().cloned());
@@ -370,22 +373,29 @@ impl PartitionStore {
         })
     }
 
-    /// Runs `fragment` where the partition lives (see [`RemoteTier::run`]), on the first copy
+    /// Runs `work` where the partition lives (see [`RemoteTier::run`]), on the first copy
     /// that answers. The partition must be wholly remote ([`remote_copies`](Self::remote_copies)).
-    pub fn run_remote(&self, id: PartitionId, fragment: &[u8]) -> Result<Vec<RecordBatch>> {
+    pub fn run_remote(&self, id: PartitionId, work: RemoteWork<'_>) -> Result<Vec<RecordBatch>> {
         let slot = self.slot(id)?;
         slot.last_used.store(self.tick(), Ordering::Relaxed);
-        let part = slot.data.lock();
-        let copies = match part.spilled.as_slice() {
-            [Spilled::Peer(p)] if part.memory.is_empty() => p.copies.clone(),
-            _ => {
-                return Err(Error::NotRemote {
-                    partition: id.0,
-                    location: Self::location(&part),
-                });
+        // The partition's lock is not held while the peer works (a user function may run for
+        // minutes): removing the partition meanwhile must not wait for it. Its copies then
+        // go, and the run's output is of no use to anyone.
+        let (copies, lineage) = {
+            let part = slot.data.lock();
+            match part.spilled.as_slice() {
+                [Spilled::Peer(p)] if part.memory.is_empty() => {
+                    (p.copies.clone(), part.lineage.clone())
+                }
+                _ => {
+                    return Err(Error::NotRemote {
+                        partition: id.0,
+                        location: Self::location(&part),
+                    });
+                }
             }
         };
-        self.on_some_copy(id, &part, &copies, |r, c| r.run(c, fragment))
+        self.on_some_copy(id, lineage.as_deref(), &copies, |r, c| r.run(c, work))
     }
 
     /// Tries `f` on each copy in turn; a copy whose peer is lost is skipped, any other error
@@ -393,7 +403,7 @@ impl PartitionStore {
     fn on_some_copy<T>(
         &self,
         id: PartitionId,
-        part: &Partition,
+        lineage: Option<&str>,
         copies: &[RemoteCopy],
         f: impl Fn(&dyn RemoteTier, &RemoteCopy) -> Result<T, RemoteError>,
     ) -> Result<T> {
@@ -401,7 +411,7 @@ impl PartitionStore {
             return Err(Error::PeerLost {
                 partition: id.0,
                 peers: copies.iter().map(|c| c.peer.clone()).collect(),
-                lineage: part.lineage.clone(),
+                lineage: lineage.map(str::to_string),
                 reason: "this store has no remote tier".into(),
             });
         };
@@ -419,7 +429,7 @@ impl PartitionStore {
         Err(Error::PeerLost {
             partition: id.0,
             peers: copies.iter().map(|c| c.peer.clone()).collect(),
-            lineage: part.lineage.clone(),
+            lineage: lineage.map(str::to_string),
             reason: reasons.join("; "),
         })
     }

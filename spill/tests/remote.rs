@@ -8,7 +8,9 @@ use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
 use parking_lot::Mutex;
-use spillframe_spill::{Error, Location, RemoteCopy, RemoteError, RemotePolicy, RemoteTier};
+use spillframe_spill::{
+    Error, Location, RemoteCopy, RemoteError, RemotePolicy, RemoteTier, RemoteWork,
+};
 
 use crate::store::{batch, schema, store_with};
 
@@ -116,9 +118,21 @@ impl RemoteTier for FakePeers {
         Ok(st.held[copy].0.clone())
     }
 
-    fn run(&self, copy: &RemoteCopy, fragment: &[u8]) -> Result<Vec<RecordBatch>, RemoteError> {
-        // The "fragment" here is a row limit, enough to see that it ran over the copy.
-        let limit = usize::from(fragment[0]);
+    fn run(
+        &self,
+        copy: &RemoteCopy,
+        work: RemoteWork<'_>,
+    ) -> Result<Vec<RecordBatch>, RemoteError> {
+        // The "fragment" here is a row limit, enough to see that it ran over the copy; a
+        // "function" is the row limit in its name.
+        let limit = match work {
+            RemoteWork::Fragment(bytes) => usize::from(bytes[0]),
+            RemoteWork::Function { name, .. } => name.parse().map_err(|_| RemoteError {
+                peer: Some(copy.peer.clone()),
+                reason: format!("no function '{name}'"),
+                lost: false,
+            })?,
+        };
         let batches = self.get(copy)?;
         self.state.lock().runs += 1;
         Ok(vec![batches[0].slice(0, limit)])
@@ -292,7 +306,7 @@ fn fragments_run_only_over_wholly_remote_partitions() {
     let id = s.put(schema(), [batch(7, 100)], None).unwrap();
     assert!(s.remote_copies(id).unwrap().is_none());
     assert!(matches!(
-        s.run_remote(id, &[3]),
+        s.run_remote(id, RemoteWork::Fragment(&[3])),
         Err(Error::NotRemote {
             location: Location::Memory,
             ..
@@ -300,6 +314,22 @@ fn fragments_run_only_over_wholly_remote_partitions() {
     ));
     s.seal(id).unwrap();
     assert_eq!(s.remote_copies(id).unwrap().unwrap().len(), 1);
-    assert_eq!(values(&s.run_remote(id, &[3]).unwrap()), [7, 8, 9]);
-    assert_eq!(peers.state.lock().runs, 1);
+    assert_eq!(
+        values(&s.run_remote(id, RemoteWork::Fragment(&[3])).unwrap()),
+        [7, 8, 9]
+    );
+    let two = RemoteWork::Function {
+        name: "2",
+        index: 0,
+        batch_size: None,
+    };
+    assert_eq!(values(&s.run_remote(id, two).unwrap()), [7, 8]);
+    let unknown = RemoteWork::Function {
+        name: "score",
+        index: 0,
+        batch_size: Some(10),
+    };
+    let err = s.run_remote(id, unknown).unwrap_err().to_string();
+    assert!(err.contains("no function 'score'"), "{err}");
+    assert_eq!(peers.state.lock().runs, 2);
 }

@@ -190,7 +190,7 @@ fn status(args: StatusArgs) -> Result<()> {
         up
     );
     println!(
-        "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>10} {:>8}",
+        "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>10} {:>10} {:>8}",
         "peer",
         "address",
         "state",
@@ -199,13 +199,14 @@ fn status(args: StatusArgs) -> Result<()> {
         "partitions",
         "spilled",
         "fragments",
+        "functions",
         "uptime"
     );
     let size = |b: u64| bytesize::ByteSize(b).to_string();
     for (p, r) in config.peers.iter().zip(&results) {
         match r {
             Ok((rtt, s)) => println!(
-                "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>10} {:>8}",
+                "{:<8} {:<22} {:<5} {:>8} {:>22} {:>12} {:>12} {:>10} {:>10} {:>8}",
                 p.name,
                 p.addr.to_string(),
                 "up",
@@ -214,6 +215,7 @@ fn status(args: StatusArgs) -> Result<()> {
                 s.partitions.len(),
                 size(s.spilled_bytes),
                 s.fragments_run,
+                s.functions_run,
                 format!("{}s", s.uptime_secs)
             ),
             Err(e) => println!(
@@ -250,7 +252,14 @@ fn status(args: StatusArgs) -> Result<()> {
 }
 
 fn print_partitions(peer: &str, s: &PeerStatus) {
-    println!("\npartitions on {peer}:");
+    println!(
+        "\nfunctions on {peer}: {}",
+        match s.functions.as_slice() {
+            [] => "none (SQL and expressions only)".to_string(),
+            names => names.join(", "),
+        }
+    );
+    println!("partitions on {peer}:");
     if s.partitions.is_empty() {
         println!("  (none)");
     }

@@ -23,7 +23,7 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties as _, Par
 use futures::StreamExt as _;
 use futures::stream::FuturesOrdered;
 use parking_lot::Mutex;
-use spillframe_spill::PartitionStore;
+use spillframe_spill::{Error as SpillError, PartitionId, PartitionStore, RemoteWork};
 use tokio::sync::Semaphore;
 
 use super::func::{BatchFn, FnError, Partition, PartitionFn, compact};
@@ -32,7 +32,7 @@ use super::pool::permit;
 use crate::error::{Error, Result};
 use crate::frame::LazyFrame;
 use crate::session::Session;
-use crate::stored::StoredPartitions;
+use crate::stored::{StoreScanExec, StoredPartitions};
 use crate::table::Table;
 
 /// A custom merge: all partitions' results in, one table out.
@@ -161,6 +161,9 @@ pub struct MapJob {
     schema: Option<SchemaRef>,
     name: String,
     merge: Merge,
+    /// The name the function is registered under, when it came from the registry: on a
+    /// cluster, partitions that live on a peer are then mapped there.
+    registered: Option<String>,
 }
 
 impl fmt::Debug for MapJob {
@@ -243,7 +246,16 @@ impl MapJob {
             schema: None,
             name: name.to_string(),
             merge: Merge::Concat,
+            registered: None,
         }
+    }
+
+    /// Marks the job's function as the one registered under `name` (see
+    /// [`FunctionRegistry`](super::FunctionRegistry)), so that partitions living on peers are
+    /// mapped by the peers' function of that name.
+    pub(crate) fn registered(mut self, name: &str) -> Self {
+        self.registered = Some(name.to_string());
+        self
     }
 
     /// Names the job (shown in errors, [`Session::jobs`] and progress bars).
@@ -341,6 +353,7 @@ impl MapJob {
                 declared: self.schema.clone(),
                 sorted_by: self.sorted_by.clone(),
                 first: Mutex::new(None),
+                registered: self.registered.clone(),
                 limiter: super::pool::WorkerPool::limiter(match &self.work {
                     Work::Partitions(_) => session.worker_pool().threads(),
                     Work::Batches { concurrency, .. } => *concurrency,
@@ -368,7 +381,16 @@ struct Run {
     sorted_by: Vec<String>,
     /// The schema of the first output, when none was declared.
     first: Mutex<Option<SchemaRef>>,
+    /// The function's registered name: partitions on peers are mapped there.
+    registered: Option<String>,
     limiter: Arc<Semaphore>,
+}
+
+/// One input partition of a map job, in the store.
+struct Input {
+    /// The stored partitions it belongs to (for reading, and rebuilding from lineage).
+    parts: Arc<StoredPartitions>,
+    id: PartitionId,
 }
 
 impl Run {
@@ -475,23 +497,14 @@ impl Run {
         p: usize,
         f: Arc<dyn PartitionFn>,
     ) -> Result<Option<StoredPartitions>> {
-        let schema = self.plan.schema();
-        let input_id = self.store.create(
-            Arc::clone(&schema),
-            Some(format!("job '{}' input, partition {p}", self.job.name())),
-        );
-        // Owned: removed (files deleted) however this task ends.
-        let input = StoredPartitions::new(
-            self.store.clone(),
-            Arc::clone(&schema),
-            vec![vec![input_id]],
-        );
-        let mut stream = self.plan.execute(p, Arc::clone(&self.task))?;
-        while let Some(batch) = stream.next().await {
-            self.store.append(input_id, batch?)?;
+        let input = self.input(p).await?;
+        if let Some((out, bytes, _)) = self.map_remote(p, &input, None).await? {
+            let stored = self.store_output(p, out)?;
+            self.job.advance(1, bytes);
+            return Ok(stored);
         }
-        drop(stream);
-        let partition = Partition::new(p, schema, self.store.read(input_id)?);
+        let batches = input.parts.read_or_rebuild(input.id).await?;
+        let partition = Partition::new(p, self.plan.schema(), batches);
         let bytes = partition.bytes();
         let permit = permit(&self.limiter).await?;
         let out = self
@@ -507,6 +520,95 @@ impl Run {
         Ok(stored)
     }
 
+    /// Partition `p` of the input in the store: the stored partition itself when the plan
+    /// is a bare scan of stored partitions, one per output partition (a frame from
+    /// `from_batches`, `cache` or another job); otherwise the plan's partition streamed into a
+    /// new stored partition, which is removed (files deleted) when the returned input is
+    /// dropped, however the task ends.
+    async fn input(&self, p: usize) -> Result<Input> {
+        if let Some(scan) = self.plan.downcast_ref::<StoreScanExec>()
+            && scan.projection().is_none()
+            && let Some([id]) = scan.parts().groups().get(p).map(Vec::as_slice)
+        {
+            return Ok(Input {
+                parts: Arc::clone(scan.parts()),
+                id: *id,
+            });
+        }
+        let schema = self.plan.schema();
+        let id = self.store.create(
+            Arc::clone(&schema),
+            Some(format!("job '{}' input, partition {p}", self.job.name())),
+        );
+        let parts = Arc::new(StoredPartitions::new(
+            self.store.clone(),
+            schema,
+            vec![vec![id]],
+        ));
+        let mut stream = self.plan.execute(p, Arc::clone(&self.task))?;
+        while let Some(batch) = stream.next().await {
+            self.store.append(id, batch?)?;
+        }
+        Ok(Input { parts, id })
+    }
+
+    /// Runs the registered function over `input` on the peer holding it, if the job's
+    /// function is registered and the partition lives wholly on a peer (under the cluster's
+    /// `spread` policy every finished partition does; otherwise those evicted there). Returns
+    /// the output, the input's bytes and its rows; `None` means run it here.
+    ///
+    /// A partition lost with its peer is rebuilt from its lineage first, when it has one.
+    async fn map_remote(
+        &self,
+        p: usize,
+        input: &Input,
+        batch_size: Option<usize>,
+    ) -> Result<Option<(Vec<RecordBatch>, u64, u64)>> {
+        let (Some(name), Some(_)) = (&self.registered, self.store.remote()) else {
+            return Ok(None);
+        };
+        let id = input.id;
+        // Finished: under `spread` it goes to a peer now.
+        self.store.seal(id)?;
+        let info = self.store.info(id)?;
+        let bytes = info.memory_bytes + info.disk_bytes + info.peer_bytes;
+        let ran = input
+            .parts
+            .with_rebuild(id, || {
+                let store = self.store.clone();
+                let name = name.clone();
+                async move {
+                    if store.remote_copies(id)?.is_none() {
+                        return Ok(None);
+                    }
+                    StoredPartitions::off_runtime(move || {
+                        let work = RemoteWork::Function {
+                            name: &name,
+                            index: p,
+                            batch_size,
+                        };
+                        store.run_remote(id, work)
+                    })
+                    .await
+                    .map(Some)
+                }
+            })
+            .await;
+        match ran.map_err(Error::from) {
+            Ok(out) => Ok(out.map(|batches| (batches, bytes, info.rows))),
+            // The peer answered with an error: the function failed there, or it has no
+            // function of that name.
+            Err(Error::Spill(e)) if matches!(&*e, SpillError::Remote(r) if !r.lost) => {
+                Err(Error::UserFunction {
+                    job: self.job.name().to_string(),
+                    at: format!("partition {p}"),
+                    source: e,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn map_batches(
         &self,
         p: usize,
@@ -514,7 +616,23 @@ impl Run {
         batch_size: usize,
         concurrency: usize,
     ) -> Result<Option<StoredPartitions>> {
-        let mut stream = self.plan.execute(p, Arc::clone(&self.task))?;
+        // A registered function on a cluster: the partition is stored first, to learn where
+        // it lives, and mapped there when that is a peer; otherwise it streams from the store.
+        let mut input = None;
+        let mut stream = if self.registered.is_some() && self.store.remote().is_some() {
+            let stored = self.input(p).await?;
+            if let Some((out, bytes, rows)) = self.map_remote(p, &stored, Some(batch_size)).await? {
+                let mut output = Output::new(self, p);
+                let calls = rows.div_ceil(batch_size.max(1) as u64);
+                output.push_all(out, calls, bytes)?;
+                return Ok(output.finish());
+            }
+            let scan = StoreScanExec::single(Arc::clone(&stored.parts), None, stored.id)?;
+            input = Some(stored);
+            scan.execute(0, Arc::clone(&self.task))?
+        } else {
+            self.plan.execute(p, Arc::clone(&self.task))?
+        };
         let mut chunker = Rechunker::new(self.plan.schema(), batch_size);
         let mut in_flight = FuturesOrdered::new();
         let mut output = Output::new(self, p);
@@ -553,6 +671,7 @@ impl Run {
         while let Some(done) = in_flight.next().await {
             output.push(done?)?;
         }
+        drop(input);
         Ok(output.finish())
     }
 
@@ -695,6 +814,21 @@ impl<'a> Output<'a> {
     }
 
     fn push(&mut self, (batch, bytes): (RecordBatch, u64)) -> Result<()> {
+        self.store(batch)?;
+        self.run.job.advance(1, bytes);
+        Ok(())
+    }
+
+    /// Stores the outputs of `calls` calls made elsewhere (on a peer), over `bytes` of input.
+    fn push_all(&mut self, batches: Vec<RecordBatch>, calls: u64, bytes: u64) -> Result<()> {
+        for batch in batches {
+            self.store(batch)?;
+        }
+        self.run.job.advance(calls, bytes);
+        Ok(())
+    }
+
+    fn store(&mut self, batch: RecordBatch) -> Result<()> {
         let at = format!("partition {}, batch {}", self.p, self.seq);
         self.seq += 1;
         let store = &self.run.store;
@@ -712,7 +846,6 @@ impl<'a> Output<'a> {
             };
             store.append(stored.groups()[0][0], batch)?;
         }
-        self.run.job.advance(1, bytes);
         Ok(())
     }
 
@@ -722,7 +855,7 @@ impl<'a> Output<'a> {
 }
 
 /// Cuts a stream of batches into batches of exactly `size` rows (the last may be shorter).
-struct Rechunker {
+pub(crate) struct Rechunker {
     schema: SchemaRef,
     size: usize,
     pending: Vec<RecordBatch>,
@@ -730,7 +863,7 @@ struct Rechunker {
 }
 
 impl Rechunker {
-    fn new(schema: SchemaRef, size: usize) -> Self {
+    pub(crate) fn new(schema: SchemaRef, size: usize) -> Self {
         Rechunker {
             schema,
             size: size.max(1),
@@ -739,7 +872,7 @@ impl Rechunker {
         }
     }
 
-    fn push(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+    pub(crate) fn push(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
@@ -752,7 +885,7 @@ impl Rechunker {
         Ok(out)
     }
 
-    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+    pub(crate) fn finish(&mut self) -> Result<Vec<RecordBatch>> {
         if self.rows == 0 {
             return Ok(Vec::new());
         }

@@ -81,6 +81,13 @@ impl WorkerPool {
         }
     }
 
+    /// Runs `f` on the pool and waits for it (for code that is already off the async
+    /// threads, such as a peer's blocking worker). `f` may use rayon's parallel iterators,
+    /// which then run on the pool's workers.
+    pub(crate) fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        Ok(self.pool()?.install(f))
+    }
+
     /// A semaphore bounding work in flight to `concurrency` (at least one).
     pub(crate) fn limiter(concurrency: usize) -> Arc<Semaphore> {
         Arc::new(Semaphore::new(concurrency.max(1)))

@@ -1,7 +1,9 @@
 //! Functions registered by name. Rust cannot ship a closure to another process, so a job that
 //! runs where the data lives names its function, and every process that may run it (the
-//! driver, and each peer started with `spillframe::peer::serve(registry, config)` once the
-//! cluster exists) registers the same name.
+//! driver, and each peer started with `spillframe::peer::serve(registry, config)`) registers
+//! the same name. On a cluster, a job made with [`LazyFrame::map_partitions_named`],
+//! [`LazyFrame::parallelize_named`] or [`LazyFrame::map_batches_named`] runs the function on
+//! the peer holding each partition; partitions held here run it here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -118,7 +120,12 @@ impl LazyFrame {
     /// `name`; the job is named after it.
     pub fn map_partitions_named(&self, name: &str) -> Result<MapJob> {
         let f = self.session().functions().partitions(name)?;
-        Ok(self.map_partitions_shared(f, name))
+        Ok(self.map_partitions_shared(f, name).registered(name))
+    }
+
+    /// [`parallelize`](LazyFrame::parallelize) with the session's registered function `name`.
+    pub fn parallelize_named(&self, name: &str, n_partitions: usize) -> Result<MapJob> {
+        Ok(self.map_partitions_named(name)?.partitions(n_partitions))
     }
 
     /// [`map_batches`](LazyFrame::map_batches) with the session's registered function `name`.
@@ -129,6 +136,8 @@ impl LazyFrame {
         concurrency: usize,
     ) -> Result<MapJob> {
         let f = self.session().functions().batches(name)?;
-        Ok(self.map_batches_shared(f, batch_size, concurrency, name))
+        Ok(self
+            .map_batches_shared(f, batch_size, concurrency, name)
+            .registered(name))
     }
 }

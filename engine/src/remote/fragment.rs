@@ -26,7 +26,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
-use spillframe_spill::PartitionId;
+use spillframe_spill::{PartitionId, RemoteWork};
 
 use crate::remote::codec::encode_fragment;
 use crate::stored::{StoreScanExec, StoredPartitions};
@@ -170,9 +170,19 @@ impl Fragment {
             None => Ran::Local,
             Some(fragment) => {
                 self.parts
-                    .with_rebuild(id, || match store.remote_copies(id)? {
-                        Some(_) => store.run_remote(id, &fragment).map(Ran::Remote),
-                        None => Ok(Ran::Local),
+                    .with_rebuild(id, || {
+                        let store = store.clone();
+                        let fragment = Arc::clone(&fragment);
+                        async move {
+                            if store.remote_copies(id)?.is_none() {
+                                return Ok(Ran::Local);
+                            }
+                            StoredPartitions::off_runtime(move || {
+                                store.run_remote(id, RemoteWork::Fragment(&fragment))
+                            })
+                            .await
+                            .map(Ran::Remote)
+                        }
                     })
                     .await?
             }

@@ -11,6 +11,8 @@
 //! - [`codec`]: fragments travel as datafusion-proto physical plans. The scan at a fragment's
 //!   leaf is encoded as "the partition this request names", which the peer resolves in its
 //!   own store ([`codec::run_fragment`]).
+//! - [`function`]: a peer's half of map jobs: it runs a function registered by name over a
+//!   partition it holds ([`function::run_function_blocking`]).
 //! - [`ClusterConnector`]: turns a `cluster.toml` (from
 //!   [`SessionBuilder::cluster`](crate::SessionBuilder::cluster), `SPILLFRAME_CLUSTER` or the
 //!   `cluster` key of `spillframe.toml`) into a remote tier. The cluster crate provides it;
@@ -18,6 +20,7 @@
 
 pub mod codec;
 pub mod fragment;
+pub mod function;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -205,6 +205,20 @@ async fn answer(
                 None => return,
             }
         }
+        Request::Call {
+            partition,
+            function,
+            index,
+            batch_size,
+        } => {
+            let st = state.clone();
+            let what = format!("running function '{function}' over");
+            let call = move || st.call((session, partition), &function, index, batch_size);
+            match send_read(&state, partition, &what, call, &mut send).await {
+                Some(response) => response,
+                None => return,
+            }
+        }
         // `drive` hands puts to `put`; one arriving here is answered, not trusted.
         Request::Put { partition, .. } => Response::Error {
             message: format!("put of partition {partition} reached the wrong handler"),

@@ -22,6 +22,7 @@ use crate::config::ClusterConfig;
 use crate::error::{Error, Result};
 use crate::protocol::server::ServerSettings;
 use service::PeerState;
+use spillframe_engine::jobs::FunctionRegistry;
 
 /// A peer serving on its own runtime. Dropping it stops it.
 pub struct RunningPeer {
@@ -34,12 +35,24 @@ pub struct RunningPeer {
 
 impl RunningPeer {
     /// Starts the peer `name` of `config`: builds its session, binds its address and starts
-    /// accepting connections.
+    /// accepting connections. It runs SQL and plan fragments only: no user functions.
     pub fn start(config: &ClusterConfig, name: &str) -> Result<RunningPeer> {
+        Self::start_with(config, name, FunctionRegistry::new())
+    }
+
+    /// [`start`](Self::start), with the user functions of `functions`: map jobs whose
+    /// function is registered under the same name on the driver run it here, over the
+    /// partitions this peer holds.
+    pub fn start_with(
+        config: &ClusterConfig,
+        name: &str,
+        functions: FunctionRegistry,
+    ) -> Result<RunningPeer> {
         let peer = config.peer(name)?.clone();
         let server_config = crate::tls::server_config(config, name)?;
         let mut builder = spillframe_engine::Session::builder()
             .ignore_environment()
+            .functions(functions)
             .memory_limit_bytes(peer.memory);
         if let Some(dir) = &peer.spill_dir {
             builder = builder.spill_dir(dir);
@@ -79,7 +92,13 @@ impl RunningPeer {
                 tokio::spawn(connection::serve(state, incoming));
             }
         });
-        info!(peer = name, %addr, memory = peer.memory, "peer listening");
+        info!(
+            peer = name,
+            %addr,
+            memory = peer.memory,
+            functions = ?state.status().functions,
+            "peer listening"
+        );
         Ok(RunningPeer {
             name: name.to_string(),
             addr,

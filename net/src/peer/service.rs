@@ -23,6 +23,7 @@ pub struct PeerState {
     partitions: Mutex<HashMap<PartitionKey, PartitionId>>,
     connections: AtomicU64,
     fragments_run: AtomicU64,
+    functions_run: AtomicU64,
     started: Instant,
 }
 
@@ -35,6 +36,7 @@ impl PeerState {
             partitions: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             fragments_run: AtomicU64::new(0),
+            functions_run: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -110,6 +112,8 @@ impl PeerState {
             spilled_bytes: metrics.disk_bytes,
             connections: self.connection_count(),
             fragments_run: self.fragments_run.load(Ordering::Relaxed),
+            functions_run: self.functions_run.load(Ordering::Relaxed),
+            functions: self.session.functions().names(),
             partitions,
         }
     }
@@ -179,6 +183,41 @@ impl PeerState {
             spillframe_engine::remote::codec::run_fragment_blocking(&self.session, id, fragment)
                 .map_err(|e| format!("peer '{}': {e}", self.settings.name))?;
         self.fragments_run.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Runs the function registered as `function` over a partition (call off the async
+    /// threads: the function runs on the peer's worker pool, and this waits for it).
+    pub(crate) fn call(
+        &self,
+        key: PartitionKey,
+        function: &str,
+        index: u64,
+        batch_size: Option<u64>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+        let id = self.id(key)?;
+        let index = usize::try_from(index).unwrap_or(usize::MAX);
+        let batch_size = batch_size.map(|n| usize::try_from(n).unwrap_or(usize::MAX).max(1));
+        let out = spillframe_engine::remote::function::run_function_blocking(
+            &self.session,
+            id,
+            index,
+            function,
+            batch_size,
+        )
+        .map_err(|e| match e {
+            // The driver's error names the peer, the job and the partition; this says what
+            // happened here.
+            spillframe_engine::Error::UnknownFunction { name, registered } => format!(
+                "no function '{name}' is registered here (registered: {registered}); the \
+                 built-in `spillframe peer` serves SQL and expressions only: start peers \
+                 that run your functions from your own program with \
+                 spillframe::peer::serve(registry, config)"
+            ),
+            spillframe_engine::Error::UserFunction { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })?;
+        self.functions_run.fetch_add(1, Ordering::Relaxed);
         Ok(out)
     }
 

@@ -73,6 +73,18 @@ pub enum Request {
         /// The fragment: a datafusion-proto physical plan whose leaf scans the partition.
         fragment: Vec<u8>,
     },
+    /// Run the user function registered on the peer under `function` over a partition, and
+    /// send its output back as an Arrow IPC stream after [`Response::Batches`].
+    Call {
+        /// The partition.
+        partition: u64,
+        /// The function's registered name.
+        function: String,
+        /// The partition's index in the driver's job (what the function sees).
+        index: u64,
+        /// Rows per call for a batch function; `None` for a partition function.
+        batch_size: Option<u64>,
+    },
     /// Forget partitions (unknown ones are ignored).
     Drop {
         /// The partitions.
@@ -132,6 +144,11 @@ pub struct PeerStatus {
     pub connections: u64,
     /// Plan fragments it has run since it started.
     pub fragments_run: u64,
+    /// User functions it has run over partitions since it started.
+    pub functions_run: u64,
+    /// The names of the functions registered on it (none for the built-in `spillframe
+    /// peer`, which serves SQL and expressions only).
+    pub functions: Vec<String>,
     /// The partitions it holds.
     pub partitions: Vec<RemotePartition>,
 }

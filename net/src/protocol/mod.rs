@@ -27,8 +27,9 @@ pub mod stream;
 
 /// The protocol version. Both sides must speak the same one; a mismatch is refused with a
 /// message naming both versions. Version 2 added fragment runs (`Request::Run`) and their
-/// count in the status.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// count in the status; version 3 registered functions (`Request::Call`), their count and
+/// the peer's function names in the status.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The ALPN name of the protocol, checked by TLS.
 pub const ALPN: &[u8] = b"spillframe/1";
