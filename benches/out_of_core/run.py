@@ -28,99 +28,11 @@ import platform
 import re
 import resource
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
-from queries import GROUPBY, JOIN
-
-CGROUP_ROOT = "/sys/fs/cgroup/memory"
-UNITS = {
-    "B": 1,
-    "KB": 1000,
-    "MB": 1000**2,
-    "GB": 1000**3,
-    "TB": 1000**4,
-    "KiB": 1024,
-    "MiB": 1024**2,
-    "GiB": 1024**3,
-    "TiB": 1024**4,
-}
-
-
-def parse_size(text: str) -> int:
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B|B)\s*", text)
-    if not m:
-        raise ValueError(f"not a size: {text!r}")
-    return int(float(m.group(1)) * UNITS[m.group(2)])
-
-
-def human(n: float) -> str:
-    for unit in ["B", "KiB", "MiB", "GiB", "TiB"]:
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return str(n)
-
-
-class Cgroup:
-    """A cgroup-v1 memory group with a hard limit."""
-
-    def __init__(self, name: str, limit: int):
-        self.path = os.path.join(CGROUP_ROOT, name)
-        os.makedirs(self.path, exist_ok=True)
-        self.write("memory.limit_in_bytes", str(limit))
-        self.limit = int(self.read("memory.limit_in_bytes"))
-
-    def read(self, f: str) -> str:
-        with open(os.path.join(self.path, f)) as fh:
-            return fh.read()
-
-    def write(self, f: str, value: str) -> None:
-        with open(os.path.join(self.path, f), "w") as fh:
-            fh.write(value)
-
-    def reset_peak(self) -> None:
-        self.write("memory.max_usage_in_bytes", "0")
-
-    def peak(self) -> int:
-        return int(self.read("memory.max_usage_in_bytes"))
-
-    def oom_kills(self) -> int:
-        for line in self.read("memory.oom_control").splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-        return 0
-
-    def enter_fn(self, cpus):
-        procs = os.path.join(self.path, "cgroup.procs")
-
-        def enter():
-            with open(procs, "w") as fh:
-                fh.write(str(os.getpid()))
-            if cpus:
-                os.sched_setaffinity(0, cpus)
-
-        return enter
-
-
-def run_child(cmd, cgroup: Cgroup, cpus, log_path: str):
-    """Runs cmd inside the group; returns (exit status, wall seconds, rusage, stdout, stderr)."""
-    cgroup.reset_peak()
-    started = time.monotonic()
-    with open(log_path + ".out", "w") as out, open(log_path + ".err", "w") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, preexec_fn=cgroup.enter_fn(cpus))
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = status
-    wall = time.monotonic() - started
-    with open(log_path + ".out") as fh:
-        stdout = fh.read()
-    with open(log_path + ".err") as fh:
-        stderr = fh.read()
-    return status, wall, usage, stdout, stderr
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from h2o import GROUPBY, JOIN  # noqa: E402
+from measure import Cgroup, human, parse_size, run_child  # noqa: E402
 
 def spillframe_cmd(a, sql, tables, out):
     cmd = [a.spillframe, "sql", sql, "--memory-limit", a.limit, "--out", out]
@@ -195,24 +107,19 @@ def main() -> None:
                 out = os.path.join(a.spill_dir, f"result-{engine}-{q}.parquet")
                 make = spillframe_cmd if engine == "spillframe" else duckdb_cmd
                 cmd = make(a, sql, tables, out)
-                kills = cgroup.oom_kills()
-                status, wall, usage, stdout, stderr = run_child(
-                    cmd, cgroup, a.cpus, os.path.join(logs, f"{engine}-{q}")
-                )
-                killed = cgroup.oom_kills() > kills or (
-                    os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-                )
+                o = run_child(cmd, os.path.join(logs, f"{engine}-{q}"), cgroup, a.cpus)
+                stdout, stderr = o.stdout, o.stderr
                 result_size = os.path.getsize(out) if os.path.exists(out) else 0
                 row = {
                     "date": datetime.date.today().isoformat(),
                     "machine": machine,
                     "engine": engine,
                     "question": q,
-                    "status": "oom-killed" if killed else ("ok" if status == 0 else "failed"),
-                    "wall_s": f"{wall:.1f}",
-                    "peak_rss": usage.ru_maxrss * 1024,
-                    "cgroup_peak": cgroup.peak(),
-                    "disk_writes": max(0, usage.ru_oublock * 512 - result_size),
+                    "status": o.state,
+                    "wall_s": f"{o.wall:.1f}",
+                    "peak_rss": o.peak_rss,
+                    "cgroup_peak": o.cgroup_peak,
+                    "disk_writes": max(0, o.writes - result_size),
                     "limit": a.limit,
                     "cap": a.cap,
                     "cpus": ",".join(map(str, a.cpus)),
@@ -223,7 +130,7 @@ def main() -> None:
                         row["rows"] = int(m.group(1))
                         row["query_s"] = m.group(2)
                         row["engine_spilled"] = parse_size(m.group(4))
-                elif status == 0 and stdout.strip():
+                elif o.status == 0 and stdout.strip():
                     info = json.loads(stdout.strip().splitlines()[-1])
                     row["rows"] = info["rows"]
                     row["query_s"] = f"{info['seconds']:.1f}"

@@ -1,7 +1,7 @@
 //! Progress bars on stderr (shown only when stderr is a terminal).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ const TICK: Duration = Duration::from_millis(150);
 
 /// A bar that follows a running query from a background thread.
 pub struct ProgressReporter {
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the thread: it wakes at once, not at its next tick.
+    stop: Option<mpsc::Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -45,15 +46,15 @@ impl ProgressReporter {
         unit: &str,
         probe: impl Fn() -> (u64, Option<u64>) + Send + 'static,
     ) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
         let label = label.to_string();
         let unit = unit.to_string();
         let handle = std::thread::spawn(move || {
             let start = Instant::now();
             let mut bar: Option<ProgressBar> = None;
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(TICK);
+            // Every tick until the reporter is finished (its sender dropped); a finished
+            // query does not wait for the tick (it would add up to 150 ms to every query).
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(TICK) {
                 if start.elapsed() < SHOW_AFTER {
                     continue;
                 }
@@ -74,7 +75,7 @@ impl ProgressReporter {
             }
         });
         ProgressReporter {
-            stop,
+            stop: Some(stop),
             handle: Some(handle),
         }
     }
@@ -85,7 +86,7 @@ impl ProgressReporter {
     }
 
     fn stop_now(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

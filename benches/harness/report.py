@@ -1,0 +1,219 @@
+"""Writes the side-by-side section of docs/benchmarks.md, and its plots, from run.py's CSV.
+
+    python report.py --results benches/results/side_by_side.csv --runs RUN[,RUN...] \
+        --doc docs/benchmarks.md --plots docs/benchmarks --machine "..." --versions "..." \
+        --command "benches/run.sh --quick"
+
+The section sits between the markers `<!-- side-by-side:start -->` and
+`<!-- side-by-side:end -->` (added at the end of the file if missing). For every suite and
+size (and cap) of the given runs: a table of query seconds per question and engine (median
+over repeats), totals over the questions every engine answered, spillframe's ratio to each
+engine, peak memory, CPU time, and whether the answers agreed; then a PNG plot.
+"""
+
+import argparse
+import csv
+import os
+import statistics
+from collections import defaultdict
+
+ENGINES = ["spillframe", "datafusion", "duckdb", "polars", "pandas"]
+START = "<!-- side-by-side:start -->"
+END = "<!-- side-by-side:end -->"
+
+
+def mib(n):
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def load(path, runs):
+    rows = []
+    with open(path) as fh:
+        for r in csv.DictReader(fh):
+            if r["run"] in runs:
+                rows.append(r)
+    return rows
+
+
+def group_key(r):
+    return (r["suite"], r["size"], r["cap"])
+
+
+def plot(path, title, questions, engines, times):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, len(questions) * 0.9), 3.6))
+    width = 0.8 / max(1, len(engines))
+    for i, e in enumerate(engines):
+        xs, ys = [], []
+        for j, q in enumerate(questions):
+            t = times.get((q, e))
+            if t is not None:
+                xs.append(j + i * width)
+                ys.append(t)
+        ax.bar(xs, ys, width, label=e)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(questions))], questions)
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds (log)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=len(engines))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def section(rows, plots_dir, doc_dir, machine, versions, command):
+    out = [START, "", "## Side by side: spillframe, DataFusion, DuckDB, Polars and pandas", ""]
+    out += [
+        f"Produced by `{command}` and `benches/harness/report.py`; every figure below was "
+        "measured in that run.",
+        "",
+        f"- Machine: {machine}",
+        f"- Versions: {versions}",
+        "- Each question ran in its own process per engine, engines taking turns to go first. "
+        "**Times are the engine's own query time**: from the start of the query to the answer "
+        "written to Parquet, reading the input files included; process start-up and Python "
+        "imports are not. `—` marks a run that did not finish (the table under it says why).",
+        "- Totals are over the questions every engine answered; the ratio row is spillframe's "
+        "total divided by each engine's (below 1.00× means spillframe was faster).",
+        "- spillframe and DuckDB get the memory limit shown (they are the engines that take "
+        "one); DataFusion runs with its defaults, Polars and pandas unlimited.",
+        "",
+    ]
+    groups = defaultdict(list)
+    for r in rows:
+        groups[group_key(r)].append(r)
+    for (suite, size, cap), rs in sorted(groups.items()):
+        runs = [r for r in rs if r["repeat"] != "check"]
+        checks = [r for r in rs if r["repeat"] == "check"]
+        engines = [e for e in ENGINES if any(r["engine"] == e for r in runs)]
+        questions = []
+        for r in runs:
+            if r["question"] not in questions:
+                questions.append(r["question"])
+        times, status, rss, cpu = {}, {}, defaultdict(int), defaultdict(float)
+        for q in questions:
+            for e in engines:
+                mine = [r for r in runs if r["question"] == q and r["engine"] == e]
+                ok = [float(r["query_s"]) for r in mine if r["status"] == "ok" and r["query_s"]]
+                if ok and len(ok) == len(mine):
+                    times[(q, e)] = statistics.median(ok)
+                else:
+                    bad = [r for r in mine if r["status"] != "ok"]
+                    status[(q, e)] = bad[0]["status"] if bad else "missing"
+                for r in mine:
+                    rss[e] = max(rss[e], int(r["peak_rss"] or 0))
+                    if r["status"] == "ok":
+                        cpu[e] += float(r["cpu_s"] or 0) / max(1, len(mine))
+        limit = next((r["limit"] for r in runs if r["limit"]), "")
+        title = f"{suite}, {size}" + (f", {cap} cgroup cap" if cap else "")
+        out += [f"### {title}", ""]
+        if limit:
+            out += [f"spillframe and DuckDB memory limit: {limit}.", ""]
+        out.append("| question | " + " | ".join(engines) + " |")
+        out.append("|---|" + "---:|" * len(engines))
+        for q in questions:
+            cells = []
+            for e in engines:
+                t = times.get((q, e))
+                cells.append(f"{t:.2f}" if t is not None else "—")
+            out.append(f"| {q} | " + " | ".join(cells) + " |")
+        common = [q for q in questions if all((q, e) in times for e in engines)]
+        totals = {e: sum(times[(q, e)] for q in common) for e in engines}
+        out.append(
+            f"| **total** ({len(common)} of {len(questions)}) | "
+            + " | ".join(f"**{totals[e]:.2f}**" for e in engines)
+            + " |"
+        )
+        if "spillframe" in engines and common:
+            sf = totals["spillframe"]
+            out.append(
+                "| spillframe ÷ engine | "
+                + " | ".join(f"{sf / totals[e]:.2f}×" if totals[e] else "—" for e in engines)
+                + " |"
+            )
+        out.append("| peak RSS (max) | " + " | ".join(mib(rss[e]) for e in engines) + " |")
+        out.append(
+            "| CPU seconds (finished runs) | " + " | ".join(f"{cpu[e]:.1f}" for e in engines) + " |"
+        )
+        out.append("")
+        if status:
+            out.append(
+                "Not finished: "
+                + "; ".join(f"{e} {q}: {s}" for (q, e), s in sorted(status.items()))
+                + "."
+            )
+            out.append("")
+        differs = [r for r in checks if r["status"] == "differs"]
+        if checks:
+            if differs:
+                out.append(
+                    "**Answers that differ** (rows, nulls and per-column sums or distinct counts, "
+                    "against the reference engine): "
+                    + "; ".join(f"{r['engine']} {r['question']} {r['agrees']}" for r in differs)
+                    + "."
+                )
+            else:
+                out.append(
+                    f"All {len(checks)} answers agree (rows, nulls, per-column sums or distinct "
+                    "counts, against DuckDB's)."
+                )
+            out.append("")
+        if "spillframe" in engines and common:
+            peers = [e for e in engines if e != "spillframe"]
+            fastest = min(peers, key=lambda e: totals[e]) if peers else None
+            if fastest:
+                out.append(
+                    f"Against the goals: spillframe's total is {totals['spillframe'] / totals[fastest]:.2f}× "
+                    f"the fastest other engine's ({fastest})"
+                    + (
+                        f", and {100 * (totals['spillframe'] / totals['datafusion'] - 1):+.0f}% "
+                        "against plain DataFusion"
+                        if "datafusion" in engines and totals["datafusion"]
+                        else ""
+                    )
+                    + "."
+                )
+                out.append("")
+        name = f"{suite}-{size}" + (f"-cap{cap}" if cap else "") + ".png"
+        plot(os.path.join(plots_dir, name), title, questions, engines, times)
+        rel = os.path.relpath(os.path.join(plots_dir, name), doc_dir)
+        out += [f"![{title}]({rel})", ""]
+    out.append(END)
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--results", required=True)
+    p.add_argument("--runs", required=True, help="run ids, comma-separated")
+    p.add_argument("--doc", required=True)
+    p.add_argument("--plots", required=True)
+    p.add_argument("--machine", required=True)
+    p.add_argument("--versions", required=True)
+    p.add_argument("--command", required=True)
+    a = p.parse_args()
+    rows = load(a.results, set(a.runs.split(",")))
+    if not rows:
+        raise SystemExit(f"no rows of runs {a.runs} in {a.results}")
+    os.makedirs(a.plots, exist_ok=True)
+    text = section(
+        rows, a.plots, os.path.dirname(os.path.abspath(a.doc)), a.machine, a.versions, a.command
+    )
+    doc = open(a.doc).read() if os.path.exists(a.doc) else "# Benchmarks\n"
+    if START in doc and END in doc:
+        before, rest = doc.split(START, 1)
+        _, after = rest.split(END, 1)
+        doc = before + text.rstrip("\n") + after
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    with open(a.doc, "w") as fh:
+        fh.write(doc)
+    print(f"wrote {a.doc} and plots in {a.plots}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: spillframe against plain DataFusion, DuckDB, Polars and pandas, on
+# the same files, on this machine, in one run. Writes the tables and plots of
+# docs/benchmarks.md ("Side by side") and appends every measurement to
+# benches/results/side_by_side.csv.
+#
+#   benches/run.sh --quick   # h2o groupby and join at 1e7 rows, in memory (under 15 minutes)
+#   benches/run.sh           # also 1e8 rows, and 1e8 inside a 2 GiB cgroup cap (hours)
+#
+# Environment: DATA (datasets, default benches/data), WORK (scratch, default
+# benches/data/work), RESULTS (CSV), THREADS (default: all cores), CARGO_TARGET_DIR.
+# The cgroup cap needs root and a writable cgroup-v1 memory controller; without one, runs
+# go uncapped and the report says so.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    *) echo "usage: benches/run.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+data="${DATA:-$root/benches/data}"
+work="${WORK:-$data/work}"
+results="${RESULTS:-$root/benches/results/side_by_side.csv}"
+threads="${THREADS:-$(nproc)}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+
+echo "== building spillframe and plain DataFusion (release; about 23 minutes the first time)"
+(cd "$root" && cargo build --release --quiet --bin spillframe --example datafusion_sql)
+sf="$target/release/spillframe"
+df="$target/release/examples/datafusion_sql"
+
+echo "== python venv with DuckDB, Polars, pandas and pyarrow"
+venv="$root/benches/.venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/harness/requirements.txt"
+py="$venv/bin/python"
+
+gen() { # suite size
+  local dir="$data/$1-$2"
+  if [ ! -f "$dir/.complete" ]; then
+    echo "== generating $1 at $2 rows in $dir"
+    "$sf" gen "$1" --rows "$2" --out "$dir"
+    touch "$dir/.complete"
+  fi
+}
+
+# A cgroup cap, where the machine allows one: in memory runs get a generous one (so that an
+# engine that outgrows the machine is killed alone, and recorded as such), the out-of-core
+# runs the 2 GiB of the goal.
+can_cap=0
+if [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/memory ]; then can_cap=1; fi
+mem_total_kib=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
+roomy="$(( mem_total_kib * 85 / 100 / 1024 ))MiB"
+
+run_ids=()
+bench() { # size cap limit timeout
+  local id
+  id="$(date +%Y%m%d-%H%M%S)-$1${2:+-cap}"
+  local capargs=()
+  if [ -n "$2" ] && [ "$can_cap" = 1 ]; then capargs=(--cap "$2"); fi
+  (cd "$here/harness" && "$py" run.py --data "$data" --size "$1" --suites h2o-groupby,h2o-join \
+    --threads "$threads" --timeout "$4" ${3:+--limit "$3"} "${capargs[@]}" \
+    --spillframe "$sf" --datafusion "$df" --python "$py" --work "$work" \
+    --results "$results" --run "$id")
+  run_ids+=("$id")
+}
+
+gen h2o-groupby 1e7
+gen h2o-join 1e7
+if [ "$quick" = 1 ]; then
+  bench 1e7 "$roomy" "" 120
+else
+  bench 1e7 "$roomy" "" 900
+  gen h2o-groupby 1e8
+  gen h2o-join 1e8
+  bench 1e8 "$roomy" "" 1800
+  # Out of core: every engine inside the same 2 GiB cap; spillframe and DuckDB are told to
+  # stay within 1.5 GiB of it (the rest is their processes' own memory and page cache).
+  bench 1e8 2GiB 1536MiB 1800
+fi
+
+disk="$(df -h --output=source,size "$data" | tail -1 | tr -s ' ')"
+model="$(lsblk -ndo MODEL "$(df --output=source "$data" | tail -1)" 2>/dev/null | head -1 || true)"
+machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(( mem_total_kib / 1024 / 1024 )) GiB RAM, data on ${disk}${model:+ ($model)}; cgroup caps: $([ "$can_cap" = 1 ] && echo enforced || echo 'not available, runs uncapped')"
+dfver="$(grep -A1 '^name = "datafusion"$' "$root/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p' | head -1)"
+pyver="$("$venv/bin/pip" freeze --disable-pip-version-check | grep -iE '^(duckdb|polars|pandas|pyarrow)==' | tr '\n' ' ')"
+versions="spillframe $(git -C "$root" rev-parse --short HEAD), DataFusion $dfver, ${pyver}Python $("$py" -c 'import platform; print(platform.python_version())')"
+command="benches/run.sh$([ "$quick" = 1 ] && echo ' --quick')"
+ids="$(IFS=,; echo "${run_ids[*]}")"
+(cd "$here/harness" && "$py" report.py --results "$results" --runs "$ids" \
+  --doc "$root/docs/benchmarks.md" --plots "$root/docs/benchmarks" \
+  --machine "$machine" --versions "$versions" --command "$command")
+echo "== done: docs/benchmarks.md (runs $ids)"
