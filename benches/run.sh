@@ -6,6 +6,7 @@
 #
 #   benches/run.sh --quick   # h2o groupby and join at 1e7 rows, in memory (under 15 minutes)
 #   benches/run.sh           # also 1e8 rows, and 1e8 inside a 2 GiB cgroup cap (hours)
+#   benches/run.sh --report RUN[,RUN]   # only rewrite the report from runs already in the CSV
 #
 # Environment: DATA (datasets, default benches/data), WORK (scratch, default
 # benches/data/work), RESULTS (CSV), THREADS (default: all cores), CARGO_TARGET_DIR.
@@ -15,11 +16,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 quick=0
-for arg in "$@"; do
-  case "$arg" in
+report_only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) quick=1 ;;
-    *) echo "usage: benches/run.sh [--quick]" >&2; exit 2 ;;
+    --report) report_only="${2:?--report needs run ids}"; shift ;;
+    *) echo "usage: benches/run.sh [--quick] [--report RUN[,RUN]]" >&2; exit 2 ;;
   esac
+  shift
 done
 data="${DATA:-$root/benches/data}"
 work="${WORK:-$data/work}"
@@ -27,6 +31,7 @@ results="${RESULTS:-$root/benches/results/side_by_side.csv}"
 threads="${THREADS:-$(nproc)}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
+if [ -z "$report_only" ]; then
 echo "== building spillframe and plain DataFusion (release; about 23 minutes the first time)"
 (cd "$root" && cargo build --release --quiet --bin spillframe --example datafusion_sql)
 sf="$target/release/spillframe"
@@ -36,6 +41,8 @@ echo "== python venv with DuckDB, Polars, pandas and pyarrow"
 venv="$root/benches/.venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/harness/requirements.txt"
+fi
+venv="$root/benches/.venv"
 py="$venv/bin/python"
 
 gen() { # suite size
@@ -58,7 +65,7 @@ roomy="$(( mem_total_kib * 85 / 100 / 1024 ))MiB"
 run_ids=()
 bench() { # size cap limit timeout
   local id
-  id="$(date +%Y%m%d-%H%M%S)-$1${2:+-cap}"
+  id="$(date +%Y%m%d-%H%M%S)-$1${3:+-limit$3}"
   local capargs=()
   if [ -n "$2" ] && [ "$can_cap" = 1 ]; then capargs=(--cap "$2"); fi
   (cd "$here/harness" && "$py" run.py --data "$data" --size "$1" --suites h2o-groupby,h2o-join \
@@ -68,6 +75,9 @@ bench() { # size cap limit timeout
   run_ids+=("$id")
 }
 
+if [ -n "$report_only" ]; then
+  IFS=, read -r -a run_ids <<< "$report_only"
+else
 gen h2o-groupby 1e7
 gen h2o-join 1e7
 if [ "$quick" = 1 ]; then
@@ -81,14 +91,18 @@ else
   # stay within 1.5 GiB of it (the rest is their processes' own memory and page cache).
   bench 1e8 2GiB 1536MiB 1800
 fi
+fi
 
 disk="$(df -h --output=source,size "$data" | tail -1 | tr -s ' ')"
 model="$(lsblk -ndo MODEL "$(df --output=source "$data" | tail -1)" 2>/dev/null | head -1 || true)"
 machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(( mem_total_kib / 1024 / 1024 )) GiB RAM, data on ${disk}${model:+ ($model)}; cgroup caps: $([ "$can_cap" = 1 ] && echo enforced || echo 'not available, runs uncapped')"
 dfver="$(grep -A1 '^name = "datafusion"$' "$root/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p' | head -1)"
 pyver="$("$venv/bin/pip" freeze --disable-pip-version-check | grep -iE '^(duckdb|polars|pandas|pyarrow)==' | tr '\n' ' ')"
-versions="spillframe $(git -C "$root" rev-parse --short HEAD), DataFusion $dfver, ${pyver}Python $("$py" -c 'import platform; print(platform.python_version())')"
-command="benches/run.sh$([ "$quick" = 1 ] && echo ' --quick')"
+versions="DataFusion $dfver, ${pyver}Python $("$py" -c 'import platform; print(platform.python_version())')"
+command="benches/run.sh$(if [ "$quick" = 1 ]; then echo ' --quick'; fi)"
+if [ -n "$report_only" ]; then
+  command="${command} (runs ${report_only}; report rewritten with --report)"
+fi
 ids="$(IFS=,; echo "${run_ids[*]}")"
 (cd "$here/harness" && "$py" report.py --results "$results" --runs "$ids" \
   --doc "$root/docs/benchmarks.md" --plots "$root/docs/benchmarks" \

@@ -36,7 +36,8 @@ def load(path, runs):
 
 
 def group_key(r):
-    return (r["suite"], r["size"], r["cap"])
+    # A run is one size and cap; its agreement rows carry no cap.
+    return (r["run"], r["suite"])
 
 
 def plot(path, title, questions, engines, times):
@@ -72,23 +73,26 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
         "measured in that run.",
         "",
         f"- Machine: {machine}",
-        f"- Versions: {versions}",
+        f"- Versions: spillframe at commit "
+        f"{', '.join(sorted({r['commit'] for r in rows if r['commit']})) or 'unknown'}, "
+        f"{versions}",
         "- Each question ran in its own process per engine, engines taking turns to go first. "
         "**Times are the engine's own query time**: from the start of the query to the answer "
         "written to Parquet, reading the input files included; process start-up and Python "
         "imports are not. `—` marks a run that did not finish (the table under it says why).",
         "- Totals are over the questions every engine answered; the ratio row is spillframe's "
         "total divided by each engine's (below 1.00× means spillframe was faster).",
-        "- spillframe and DuckDB get the memory limit shown (they are the engines that take "
-        "one); DataFusion runs with its defaults, Polars and pandas unlimited.",
         "",
     ]
     groups = defaultdict(list)
     for r in rows:
         groups[group_key(r)].append(r)
-    for (suite, size, cap), rs in sorted(groups.items()):
+    for (_, suite), rs in sorted(groups.items()):
         runs = [r for r in rs if r["repeat"] != "check"]
         checks = [r for r in rs if r["repeat"] == "check"]
+        if not runs:
+            continue
+        size, cap = runs[0]["size"], runs[0]["cap"]
         engines = [e for e in ENGINES if any(r["engine"] == e for r in runs)]
         questions = []
         for r in runs:
@@ -109,10 +113,19 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
                     if r["status"] == "ok":
                         cpu[e] += float(r["cpu_s"] or 0) / max(1, len(mine))
         limit = next((r["limit"] for r in runs if r["limit"]), "")
-        title = f"{suite}, {size}" + (f", {cap} cgroup cap" if cap else "")
-        out += [f"### {title}", ""]
         if limit:
-            out += [f"spillframe and DuckDB memory limit: {limit}.", ""]
+            title = f"{suite}, {size}, out of core: {cap} cgroup cap"
+            note = (
+                f"Every engine ran inside a {cap} cgroup memory cap; spillframe and DuckDB "
+                f"were given a {limit} memory limit."
+            )
+        else:
+            title = f"{suite}, {size}, in memory"
+            note = "No engine had a memory limit" + (
+                f" (each process ran inside a {cap} cgroup cap, so that one outgrowing the "
+                "machine is killed alone)." if cap else "."
+            )
+        out += [f"### {title}", "", note, ""]
         out.append("| question | " + " | ".join(engines) + " |")
         out.append("|---|" + "---:|" * len(engines))
         for q in questions:
@@ -178,7 +191,7 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
                     + "."
                 )
                 out.append("")
-        name = f"{suite}-{size}" + (f"-cap{cap}" if cap else "") + ".png"
+        name = f"{suite}-{size}" + ("-capped" if limit else "") + ".png"
         plot(os.path.join(plots_dir, name), title, questions, engines, times)
         rel = os.path.relpath(os.path.join(plots_dir, name), doc_dir)
         out += [f"![{title}]({rel})", ""]
