@@ -4,8 +4,10 @@
 # docs/benchmarks.md ("Side by side") and appends every measurement to
 # benches/results/side_by_side.csv.
 #
-#   benches/run.sh --quick   # h2o groupby and join at 1e7 rows, in memory (under 15 minutes)
-#   benches/run.sh           # also 1e8 rows, and 1e8 inside a 2 GiB cgroup cap (hours)
+#   benches/run.sh --quick   # h2o groupby and join at 1e7 rows and TPC-H at SF1, in memory
+#                            # (under 15 minutes)
+#   benches/run.sh           # also h2o at 1e8 rows and TPC-H at SF10, in memory and inside a
+#                            # 2 GiB cgroup cap (about two hours)
 #   benches/run.sh --report RUN[,RUN]   # only rewrite the report from runs already in the CSV
 #
 # Environment: DATA (datasets, default benches/data), WORK (scratch, default
@@ -48,8 +50,11 @@ py="$venv/bin/python"
 gen() { # suite size
   local dir="$data/$1-$2"
   if [ ! -f "$dir/.complete" ]; then
-    echo "== generating $1 at $2 rows in $dir"
-    "$sf" gen "$1" --rows "$2" --out "$dir"
+    echo "== generating $1 at $2 in $dir"
+    case "$1" in
+      tpch) "$sf" gen tpch --scale "${2#sf}" --out "$dir" ;;
+      *) "$sf" gen "$1" --rows "$2" --out "$dir" ;;
+    esac
     touch "$dir/.complete"
   fi
 }
@@ -63,33 +68,40 @@ mem_total_kib=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
 roomy="$(( mem_total_kib * 85 / 100 / 1024 ))MiB"
 
 run_ids=()
-bench() { # size cap limit timeout
+bench() { # suites size cap limit timeout
   local id
-  id="$(date +%Y%m%d-%H%M%S)-$1${3:+-limit$3}"
+  id="$(date +%Y%m%d-%H%M%S)-${1%%-*}-$2${4:+-limit$4}"
   local capargs=()
-  if [ -n "$2" ] && [ "$can_cap" = 1 ]; then capargs=(--cap "$2"); fi
-  (cd "$here/harness" && "$py" run.py --data "$data" --size "$1" --suites h2o-groupby,h2o-join \
-    --threads "$threads" --timeout "$4" ${3:+--limit "$3"} "${capargs[@]}" \
+  if [ -n "$3" ] && [ "$can_cap" = 1 ]; then capargs=(--cap "$3"); fi
+  (cd "$here/harness" && "$py" run.py --data "$data" --size "$2" --suites "$1" \
+    --threads "$threads" --timeout "$5" ${4:+--limit "$4"} "${capargs[@]}" \
     --spillframe "$sf" --datafusion "$df" --python "$py" --work "$work" \
     --results "$results" --run "$id")
   run_ids+=("$id")
 }
 
+h2o=h2o-groupby,h2o-join
 if [ -n "$report_only" ]; then
   IFS=, read -r -a run_ids <<< "$report_only"
 else
 gen h2o-groupby 1e7
 gen h2o-join 1e7
+gen tpch sf1
 if [ "$quick" = 1 ]; then
-  bench 1e7 "$roomy" "" 120
+  bench "$h2o" 1e7 "$roomy" "" 120
+  bench tpch sf1 "$roomy" "" 120
 else
-  bench 1e7 "$roomy" "" 900
+  bench "$h2o" 1e7 "$roomy" "" 900
+  bench tpch sf1 "$roomy" "" 900
   gen h2o-groupby 1e8
   gen h2o-join 1e8
-  bench 1e8 "$roomy" "" 1800
+  gen tpch sf10
+  bench "$h2o" 1e8 "$roomy" "" 1800
+  bench tpch sf10 "$roomy" "" 1800
   # Out of core: every engine inside the same 2 GiB cap; spillframe and DuckDB are told to
   # stay within 1.5 GiB of it (the rest is their processes' own memory and page cache).
-  bench 1e8 2GiB 1536MiB 1800
+  bench "$h2o" 1e8 2GiB 1536MiB 1800
+  bench tpch sf10 2GiB 1536MiB 1800
 fi
 fi
 

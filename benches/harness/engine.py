@@ -2,7 +2,7 @@
 answer to Parquet. Started by run.py as a child process, one per question, so that each run's
 peak memory and CPU time are its own.
 
-    python engine.py ENGINE --suite SUITE --question Q --data DIR --out FILE --threads N
+    python engine.py ENGINE --suite SUITE --question Q --data DIR --size S --out FILE --threads N
                      [--memory-limit 2GiB] [--temp-dir DIR]
 
 Prints one JSON line: {"rows": ..., "seconds": ...}, where seconds run from the start of the
@@ -30,7 +30,8 @@ def run_duckdb(a, sql, tables):
     # The db-benchmark's own DuckDB setting: row order of results is not needed.
     con.execute("SET preserve_insertion_order = false")
     for name, path in tables.items():
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        files = os.path.join(path, "*.parquet") if os.path.isdir(path) else path
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{files}')")
     started = time.monotonic()
     con.execute(f"COPY ({sql}) TO '{a.out}' (FORMAT parquet)")
     seconds = time.monotonic() - started
@@ -42,7 +43,7 @@ def run_polars(a, suite, tables):
     import polars  # noqa: F401  (imported before the clock starts)
 
     started = time.monotonic()
-    frame = suite.polars_query(a.question, tables)
+    frame = suite.polars_query(a.question, a.size, tables)
     if frame is None:
         raise NotImplementedError(f"{a.suite} {a.question} has no Polars version")
     out = frame.collect()
@@ -54,7 +55,7 @@ def run_pandas(a, suite, tables):
     import pandas  # noqa: F401  (imported before the clock starts)
 
     started = time.monotonic()
-    out = suite.pandas_query(a.question, tables)
+    out = suite.pandas_query(a.question, a.size, tables)
     if out is None:
         raise NotImplementedError(f"{a.suite} {a.question} has no pandas version")
     out.to_parquet(a.out, index=False)
@@ -67,6 +68,7 @@ def main() -> None:
     p.add_argument("--suite", required=True)
     p.add_argument("--question", required=True)
     p.add_argument("--data", required=True)
+    p.add_argument("--size", required=True, help="the data's size label (1e7, sf1, ...)")
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--memory-limit", default="")
@@ -75,7 +77,7 @@ def main() -> None:
     suite = suites.SUITES[a.suite]
     tables = suite.tables(a.data, a.question)
     if a.engine == "duckdb":
-        rows, seconds = run_duckdb(a, suite.sql(a.question), tables)
+        rows, seconds = run_duckdb(a, suite.sql(a.question, a.size), tables)
     elif a.engine == "polars":
         rows, seconds = run_polars(a, suite, tables)
     else:

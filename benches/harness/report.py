@@ -81,7 +81,8 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
         "written to Parquet, reading the input files included; process start-up and Python "
         "imports are not. `—` marks a run that did not finish (the table under it says why).",
         "- Totals are over the questions every engine answered; the ratio row is spillframe's "
-        "total divided by each engine's (below 1.00× means spillframe was faster).",
+        "total divided by each engine's over the questions both answered (their number in "
+        "brackets; below 1.00× means spillframe was faster).",
         "",
     ]
     groups = defaultdict(list)
@@ -93,6 +94,12 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
         if not runs:
             continue
         size, cap = runs[0]["size"], runs[0]["cap"]
+        # Engines the suite has no version for: one line, not a column of dashes.
+        not_run = {}
+        for r in runs:
+            if r["status"] == "not-run":
+                not_run.setdefault(r["engine"], r["note"])
+        runs = [r for r in runs if r["status"] != "not-run"]
         engines = [e for e in ENGINES if any(r["engine"] == e for r in runs)]
         questions = []
         for r in runs:
@@ -141,11 +148,20 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
             + " | ".join(f"**{totals[e]:.2f}**" for e in engines)
             + " |"
         )
-        if "spillframe" in engines and common:
-            sf = totals["spillframe"]
+        # spillframe against each engine over the questions both answered (so that one
+        # engine's failure does not hide the others' comparison).
+        pair = {}
+        for e in engines:
+            both = [q for q in questions if (q, "spillframe") in times and (q, e) in times]
+            theirs = sum(times[(q, e)] for q in both)
+            if "spillframe" in engines and both and theirs:
+                pair[e] = (sum(times[(q, "spillframe")] for q in both) / theirs, len(both))
+        if "spillframe" in engines:
             out.append(
-                "| spillframe ÷ engine | "
-                + " | ".join(f"{sf / totals[e]:.2f}×" if totals[e] else "—" for e in engines)
+                "| spillframe ÷ engine (questions both answered) | "
+                + " | ".join(
+                    f"{pair[e][0]:.2f}× ({pair[e][1]})" if e in pair else "—" for e in engines
+                )
                 + " |"
             )
         out.append("| peak RSS (max) | " + " | ".join(mib(rss[e]) for e in engines) + " |")
@@ -153,6 +169,9 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
             "| CPU seconds (finished runs) | " + " | ".join(f"{cpu[e]:.1f}" for e in engines) + " |"
         )
         out.append("")
+        for e, why in sorted(not_run.items()):
+            out.append(f"{e}: not run ({why}).")
+            out.append("")
         if status:
             out.append(
                 "Not finished: "
@@ -175,21 +194,22 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
                     "counts, against DuckDB's)."
                 )
             out.append("")
-        if "spillframe" in engines and common:
-            peers = [e for e in engines if e != "spillframe"]
-            fastest = min(peers, key=lambda e: totals[e]) if peers else None
-            if fastest:
-                out.append(
-                    f"Against the goals: spillframe's total is {totals['spillframe'] / totals[fastest]:.2f}× "
-                    f"the fastest other engine's ({fastest})"
-                    + (
-                        f", and {100 * (totals['spillframe'] / totals['datafusion'] - 1):+.0f}% "
-                        "against plain DataFusion"
-                        if "datafusion" in engines and totals["datafusion"]
-                        else ""
-                    )
-                    + "."
+        if pair:
+            # The fastest other engine is the one spillframe compares worst against.
+            peers = [e for e in pair if e != "spillframe"]
+            if peers:
+                fastest = max(peers, key=lambda e: pair[e][0])
+                ratio, n = pair[fastest]
+                line = (
+                    f"Against the goals: spillframe's total is {ratio:.2f}× the fastest other "
+                    f"engine's ({fastest}, over the {n} questions both answered)"
                 )
+                if "datafusion" in pair:
+                    line += (
+                        f", and {100 * (pair['datafusion'][0] - 1):+.0f}% against plain "
+                        "DataFusion"
+                    )
+                out.append(line + ".")
                 out.append("")
         name = f"{suite}-{size}" + ("-capped" if limit else "") + ".png"
         plot(os.path.join(plots_dir, name), title, questions, engines, times)
