@@ -73,6 +73,8 @@ bench() { # suites size cap limit timeout
   id="$(date +%Y%m%d-%H%M%S)-${1%%-*}-$2${4:+-limit$4}"
   local capargs=()
   if [ -n "$3" ] && [ "$can_cap" = 1 ]; then capargs=(--cap "$3"); fi
+  # In memory, every engine starts with its input in the page cache; out of core, not.
+  if [ -z "$4" ]; then capargs+=(--warm); fi
   (cd "$here/harness" && "$py" run.py --data "$data" --size "$2" --suites "$1" \
     --threads "$threads" --timeout "$5" ${4:+--limit "$4"} "${capargs[@]}" \
     --spillframe "$sf" --datafusion "$df" --python "$py" --work "$work" \

@@ -132,6 +132,13 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
                 f" (each process ran inside a {cap} cgroup cap, so that one outgrowing the "
                 "machine is killed alone)." if cap else "."
             )
+        if runs and all(r.get("warm") == "1" for r in runs):
+            note += (
+                " Every input file was read into the page cache just before every run (the VM "
+                "pages out memory idle for about a minute, files included)."
+            )
+        elif limit:
+            note += " Inputs were not pre-read: what the cap leaves for page cache is part of the test."
         out += [f"### {title}", "", note, ""]
         out.append("| question | " + " | ".join(engines) + " |")
         out.append("|---|" + "---:|" * len(engines))

@@ -40,7 +40,7 @@ ENGINES = ["spillframe", "datafusion", "duckdb", "polars", "pandas"]
 FIELDS = [
     "run", "date", "commit", "suite", "size", "engine", "question", "repeat", "status",
     "query_s", "wall_s", "cpu_s", "peak_rss", "cgroup_peak", "rows", "checksum", "agrees",
-    "limit", "cap", "threads", "note",
+    "limit", "cap", "threads", "note", "warm",
 ]
 SUMMARY = re.compile(r"(\d+) rows in ([0-9.]+)s")
 
@@ -68,6 +68,22 @@ def command(a, engine, suite_name, suite, q, data, out):
             cmd += ["--memory-limit", a.limit]
         cmd += ["--temp-dir", os.path.join(a.work, "duckdb")]
     return cmd
+
+
+def warm(tables):
+    """Reads every input file once, so that the run starts with its input in the page cache.
+
+    On this kind of VM the kernel pages out memory not touched for about a minute (a DAMON
+    `pageout` scheme), input files included: without this, whichever engine goes first after
+    a pause reads from disk and the others from memory."""
+    for path in tables.values():
+        files = [path]
+        if os.path.isdir(path):
+            files = [os.path.join(path, f) for f in sorted(os.listdir(path))]
+        for f in files:
+            with open(f, "rb", buffering=0) as fh:
+                while fh.read(16 << 20):
+                    pass
 
 
 def checksum(path):
@@ -134,6 +150,8 @@ def main() -> None:
     p.add_argument("--limit", default="", help="memory limit for spillframe and DuckDB")
     p.add_argument("--cap", default="", help="cgroup memory cap for every engine (root)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per run")
+    p.add_argument("--warm", action="store_true",
+                   help="read the inputs into the page cache before every run")
     p.add_argument("--spillframe", required=True)
     p.add_argument("--datafusion", required=True)
     p.add_argument("--python", default=sys.executable)
@@ -181,6 +199,8 @@ def main() -> None:
                         if os.path.exists(out):
                             os.remove(out)
                         cmd = command(a, engine, suite_name, suite, q, data, out)
+                        if a.warm:
+                            warm(suite.tables(data, q))
                         env = dict(os.environ, POLARS_MAX_THREADS=str(a.threads))
                         o = run_child(
                             cmd,
@@ -206,6 +226,7 @@ def main() -> None:
                             "limit": a.limit,
                             "cap": a.cap,
                             "threads": a.threads,
+                            "warm": int(a.warm),
                         }
                         if o.state == "ok":
                             if engine == "spillframe":
