@@ -7,10 +7,15 @@
 #   benches/run.sh --quick   # h2o groupby and join at 1e7 rows and TPC-H at SF1, in memory
 #                            # (under 15 minutes)
 #   benches/run.sh           # also h2o at 1e8 rows and TPC-H at SF10, in memory and inside a
-#                            # 2 GiB cgroup cap (about two hours)
+#                            # 2 GiB cgroup cap (hours)
+#   benches/run.sh --stages S[,S]       # only these stages of the full run (see below)
 #   benches/run.sh --report RUN[,RUN]   # only rewrite the report from runs already in the CSV
 #
-# Environment: DATA (datasets, default benches/data), WORK (scratch, default
+# Stages: h2o-1e7, tpch-sf1 (the quick run); h2o-1e8, tpch-sf10 (in memory); h2o-1e8-capped,
+# tpch-sf10-capped (inside the 2 GiB cap). The report covers the stages run by this call; to
+# put stages from several calls in one report, pass all their run ids to --report.
+#
+# Environment: REPORT_NOTE (a line added to the report), DATA (datasets, default benches/data), WORK (scratch, default
 # benches/data/work), RESULTS (CSV), THREADS (default: all cores), CARGO_TARGET_DIR.
 # The cgroup cap needs root and a writable cgroup-v1 memory controller; without one, runs
 # go uncapped and the report says so.
@@ -19,11 +24,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 quick=0
 report_only=""
+stages=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --report) report_only="${2:?--report needs run ids}"; shift ;;
-    *) echo "usage: benches/run.sh [--quick] [--report RUN[,RUN]]" >&2; exit 2 ;;
+    --stages) stages="${2:?--stages needs stage names}"; shift ;;
+    *) echo "usage: benches/run.sh [--quick] [--stages S[,S]] [--report RUN[,RUN]]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -83,28 +90,35 @@ bench() { # suites size cap limit timeout
 }
 
 h2o=h2o-groupby,h2o-join
+all_stages=h2o-1e7,tpch-sf1,h2o-1e8,tpch-sf10,h2o-1e8-capped,tpch-sf10-capped
+if [ -z "$stages" ]; then
+  if [ "$quick" = 1 ]; then stages=h2o-1e7,tpch-sf1; else stages="$all_stages"; fi
+fi
+for s in ${stages//,/ }; do
+  case ",$all_stages," in *",$s,"*) ;; *) echo "unknown stage '$s' (stages: $all_stages)" >&2; exit 2 ;; esac
+done
+# Seconds per run: generous in the full run, tight in the quick one.
+if [ "$quick" = 1 ]; then small_timeout=120; else small_timeout=900; fi
+stage() { case ",$stages," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 if [ -n "$report_only" ]; then
   IFS=, read -r -a run_ids <<< "$report_only"
 else
-gen h2o-groupby 1e7
-gen h2o-join 1e7
-gen tpch sf1
-if [ "$quick" = 1 ]; then
-  bench "$h2o" 1e7 "$roomy" "" 120
-  bench tpch sf1 "$roomy" "" 120
-else
-  bench "$h2o" 1e7 "$roomy" "" 900
-  bench tpch sf1 "$roomy" "" 900
-  gen h2o-groupby 1e8
-  gen h2o-join 1e8
-  gen tpch sf10
-  bench "$h2o" 1e8 "$roomy" "" 1800
-  bench tpch sf10 "$roomy" "" 1800
+  if stage h2o-1e7; then
+    gen h2o-groupby 1e7; gen h2o-join 1e7
+    bench "$h2o" 1e7 "$roomy" "" "$small_timeout"
+  fi
+  if stage tpch-sf1; then
+    gen tpch sf1
+    bench tpch sf1 "$roomy" "" "$small_timeout"
+  fi
+  if stage h2o-1e8 || stage h2o-1e8-capped; then gen h2o-groupby 1e8; gen h2o-join 1e8; fi
+  if stage tpch-sf10 || stage tpch-sf10-capped; then gen tpch sf10; fi
+  stage h2o-1e8 && bench "$h2o" 1e8 "$roomy" "" 1800
+  stage tpch-sf10 && bench tpch sf10 "$roomy" "" 1800
   # Out of core: every engine inside the same 2 GiB cap; spillframe and DuckDB are told to
   # stay within 1.5 GiB of it (the rest is their processes' own memory and page cache).
-  bench "$h2o" 1e8 2GiB 1536MiB 1800
-  bench tpch sf10 2GiB 1536MiB 1800
-fi
+  stage h2o-1e8-capped && bench "$h2o" 1e8 2GiB 1536MiB 1800
+  stage tpch-sf10-capped && bench tpch sf10 2GiB 1536MiB 1800
 fi
 
 disk="$(df -h --output=source,size "$data" | tail -1 | tr -s ' ')"
@@ -113,12 +127,12 @@ machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | s
 dfver="$(grep -A1 '^name = "datafusion"$' "$root/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p' | head -1)"
 pyver="$("$venv/bin/pip" freeze --disable-pip-version-check | grep -iE '^(duckdb|polars|pandas|pyarrow)==' | tr '\n' ' ')"
 versions="DataFusion $dfver, ${pyver}Python $("$py" -c 'import platform; print(platform.python_version())')"
-command="benches/run.sh$(if [ "$quick" = 1 ]; then echo ' --quick'; fi)"
+command="benches/run.sh$(if [ "$quick" = 1 ]; then echo ' --quick'; fi)$(if [ "$stages" != "$all_stages" ] && [ "$quick" = 0 ]; then echo " --stages $stages"; fi)"
 if [ -n "$report_only" ]; then
   command="${command} (runs ${report_only}; report rewritten with --report)"
 fi
 ids="$(IFS=,; echo "${run_ids[*]}")"
 (cd "$here/harness" && "$py" report.py --results "$results" --runs "$ids" \
   --doc "$root/docs/benchmarks.md" --plots "$root/docs/benchmarks" \
-  --machine "$machine" --versions "$versions" --command "$command")
+  --machine "$machine" --versions "$versions" --command "$command" --note "${REPORT_NOTE:-}")
 echo "== done: docs/benchmarks.md (runs $ids)"

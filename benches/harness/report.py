@@ -66,11 +66,11 @@ def plot(path, title, questions, engines, times):
     plt.close(fig)
 
 
-def section(rows, plots_dir, doc_dir, machine, versions, command):
+def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
     out = [START, "", "## Side by side: spillframe, DataFusion, DuckDB, Polars and pandas", ""]
     out += [
         f"Produced by `{command}` and `benches/harness/report.py`; every figure below was "
-        "measured in that run.",
+        "measured in the run(s) named there.",
         "",
         f"- Machine: {machine}",
         f"- Versions: spillframe at commit "
@@ -83,8 +83,10 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
         "- Totals are over the questions every engine answered; the ratio row is spillframe's "
         "total divided by each engine's over the questions both answered (their number in "
         "brackets; below 1.00× means spillframe was faster).",
-        "",
     ]
+    if run_note:
+        out.append(f"- {run_note}")
+    out.append("")
     groups = defaultdict(list)
     for r in rows:
         groups[group_key(r)].append(r)
@@ -128,7 +130,10 @@ def section(rows, plots_dir, doc_dir, machine, versions, command):
             )
         else:
             title = f"{suite}, {size}, in memory"
-            note = "No engine had a memory limit" + (
+            note = (
+                "No engine was given a memory limit (spillframe keeps its default, half of the "
+                "machine's RAM, and may partition or spill within it)"
+            ) + (
                 f" (each process ran inside a {cap} cgroup cap, so that one outgrowing the "
                 "machine is killed alone)." if cap else "."
             )
@@ -235,13 +240,15 @@ def main() -> None:
     p.add_argument("--machine", required=True)
     p.add_argument("--versions", required=True)
     p.add_argument("--command", required=True)
+    p.add_argument("--note", default="", help="a line about the runs, added to the list")
     a = p.parse_args()
     rows = load(a.results, set(a.runs.split(",")))
     if not rows:
         raise SystemExit(f"no rows of runs {a.runs} in {a.results}")
     os.makedirs(a.plots, exist_ok=True)
     text = section(
-        rows, a.plots, os.path.dirname(os.path.abspath(a.doc)), a.machine, a.versions, a.command
+        rows, a.plots, os.path.dirname(os.path.abspath(a.doc)), a.machine, a.versions, a.command,
+        a.note,
     )
     doc = open(a.doc).read() if os.path.exists(a.doc) else "# Benchmarks\n"
     if START in doc and END in doc:
