@@ -61,9 +61,9 @@ fn batches() -> Vec<RecordBatch> {
             let key = Int64Array::from_iter_values(
                 (0..ROWS as i64).map(|i| (base + i).wrapping_mul(0x9E37_79B9) % 100_000),
             );
-            let value =
-                Float64Array::from_iter_values((0..ROWS).map(|i| (i % 1000) as f64 * 0.25));
-            let label = StringArray::from_iter_values((0..ROWS).map(|i| format!("id{:07}", i % 9973)));
+            let value = Float64Array::from_iter_values((0..ROWS).map(|i| (i % 1000) as f64 * 0.25));
+            let label =
+                StringArray::from_iter_values((0..ROWS).map(|i| format!("id{:07}", i % 9973)));
             RecordBatch::try_new(
                 schema(),
                 vec![
@@ -108,7 +108,12 @@ fn evict(path: &Path) {
     let f = File::open(path).expect("open for eviction");
     // SAFETY: a plain advisory call on a file descriptor we own for its duration.
     let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(rc, 0, "posix_fadvise(DONTNEED) failed on {}", path.display());
+    assert_eq!(
+        rc,
+        0,
+        "posix_fadvise(DONTNEED) failed on {}",
+        path.display()
+    );
 }
 
 fn sync(path: &Path) {
@@ -206,10 +211,18 @@ fn bench(c: &mut Criterion) {
     group.bench_function("mmap_zero_copy/cached", |b| b.iter(read_mmap));
     group.bench_function("buffered_copy/cached", |b| b.iter(read_buffered));
     group.bench_function("mmap_zero_copy/cold", |b| {
-        b.iter_batched(|| evict(spill.path()), |()| read_mmap(), BatchSize::PerIteration)
+        b.iter_batched(
+            || evict(spill.path()),
+            |()| read_mmap(),
+            BatchSize::PerIteration,
+        )
     });
     group.bench_function("buffered_copy/cold", |b| {
-        b.iter_batched(|| evict(&plain), |()| read_buffered(), BatchSize::PerIteration)
+        b.iter_batched(
+            || evict(&plain),
+            |()| read_buffered(),
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }
