@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 
 import h2o  # noqa: E402
+from docsection import replace_section  # noqa: E402
 from measure import human, run_child  # noqa: E402
 from run import agree, checksum  # noqa: E402
 
@@ -222,15 +223,4 @@ def report(a, run_id):
     text = "\n".join(out) + "\n"
     print(text)
     if a.doc:
-        doc = open(a.doc).read()
-        if START in doc and END in doc:
-            before, rest = doc.split(START, 1)
-            _, after = rest.split(END, 1)
-            doc = before + text.rstrip("\n") + after
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + text
-        open(a.doc, "w").write(doc)
-
-
-if __name__ == "__main__":
-    main()
+        replace_section(a.doc, START, END, text)

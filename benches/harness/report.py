@@ -17,6 +17,8 @@ import os
 import statistics
 from collections import defaultdict
 
+from docsection import replace_section
+
 ENGINES = ["spillframe", "datafusion", "duckdb", "polars", "pandas"]
 START = "<!-- side-by-side:start -->"
 END = "<!-- side-by-side:end -->"
@@ -250,15 +252,7 @@ def main() -> None:
         rows, a.plots, os.path.dirname(os.path.abspath(a.doc)), a.machine, a.versions, a.command,
         a.note,
     )
-    doc = open(a.doc).read() if os.path.exists(a.doc) else "# Benchmarks\n"
-    if START in doc and END in doc:
-        before, rest = doc.split(START, 1)
-        _, after = rest.split(END, 1)
-        doc = before + text.rstrip("\n") + after
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    with open(a.doc, "w") as fh:
-        fh.write(doc)
+    replace_section(a.doc, START, END, text)
     print(f"wrote {a.doc} and plots in {a.plots}")
 
 

@@ -9,6 +9,10 @@ import argparse
 import glob
 import json
 import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+from docsection import replace_section  # noqa: E402
 
 START = "<!-- spill-io:start -->"
 END = "<!-- spill-io:end -->"
@@ -107,14 +111,7 @@ def main():
     if not res:
         raise SystemExit(f"no criterion results under {a.criterion}/spill_*")
     text = section(res, dd, a.machine, a.commit)
-    doc = open(a.doc).read()
-    if START in doc and END in doc:
-        before, rest = doc.split(START, 1)
-        _, after = rest.split(END, 1)
-        doc = before + text.rstrip("\n") + after
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    open(a.doc, "w").write(doc)
+    replace_section(a.doc, START, END, text)
     print(text)
 
 
