@@ -3,35 +3,16 @@
 //!
 //! `cargo run --example panda_farm`
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{AsArray, Float64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Float64Type, Schema};
-use spillframe::jobs::{Merge, Merged, Partition};
+use arrow::array::AsArray;
+use arrow::datatypes::Float64Type;
+use spillframe::jobs::{Merge, Merged};
 use spillframe::prelude::*;
 
-// ANCHOR: function
-/// The per-partition function: the partition's rows with a score column added.
-fn score(p: Partition) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let batch = p.concat()?;
-    let x = batch.column(1).as_primitive::<Float64Type>();
-    let score: Float64Array = x.iter().map(|v| v.map(|v| (v * 0.5).sin())).collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, false),
-        Field::new("x", DataType::Float64, false),
-        Field::new("score", DataType::Float64, true),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::clone(batch.column(0)),
-            Arc::clone(batch.column(1)),
-            Arc::new(score),
-        ],
-    )
-}
-// ANCHOR_END: function
+#[path = "shared/score.rs"]
+mod score;
+use score::score;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let session = Session::builder().memory_limit_bytes(128 << 20).build()?;

@@ -12,35 +12,16 @@
 //! Run alone (no arguments, no `SPILLFRAME_CLUSTER`), it starts two peers of its own on
 //! loopback ports, in this process, and uses them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{AsArray, Float64Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Float64Type, Schema};
-use spillframe::jobs::{FunctionRegistry, Partition};
+use spillframe::jobs::FunctionRegistry;
 use spillframe::net::{Cluster, InitOptions, init_cluster};
 use spillframe::peer::{PeerOptions, RunningPeer};
 use spillframe::prelude::*;
 
-/// The partition's rows with a score column added.
-fn score(p: Partition) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let batch = p.concat()?;
-    let x = batch.column(1).as_primitive::<Float64Type>();
-    let score: Float64Array = x.iter().map(|v| v.map(|v| (v * 0.5).sin())).collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, false),
-        Field::new("x", DataType::Float64, false),
-        Field::new("score", DataType::Float64, true),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::clone(batch.column(0)),
-            Arc::clone(batch.column(1)),
-            Arc::new(score),
-        ],
-    )
-}
+#[path = "shared/score.rs"]
+mod score;
+use score::score;
 
 // ANCHOR: registry
 /// The functions this program runs, by name: the same on the driver and on every peer.
