@@ -9,13 +9,16 @@
 #   benches/run.sh           # also h2o at 1e8 rows and TPC-H at SF10, in memory and inside a
 #                            # 2 GiB cgroup cap (hours)
 #   benches/run.sh --stages S[,S]       # only these stages of the full run (see below)
+#   benches/run.sh --suites S[,S]       # only these suites (h2o-groupby, h2o-join, tpch) in
+#                                       # the chosen stages
 #   benches/run.sh --report RUN[,RUN]   # only rewrite the report from runs already in the CSV
 #
 # Stages: h2o-1e7, tpch-sf1 (the quick run); h2o-1e8, tpch-sf10 (in memory); h2o-1e8-capped,
 # tpch-sf10-capped (inside the 2 GiB cap). The report covers the stages run by this call; to
 # put stages from several calls in one report, pass all their run ids to --report.
 #
-# Environment: REPORT_NOTE (a line added to the report), DATA (datasets, default benches/data), WORK (scratch, default
+# Environment: REPORT_NOTE (a line added to the report), QUESTIONS (only these, e.g. j2,j3),
+# RESUME_RUN (a run id to go on with, with one stage: engines killed there are not run again), DATA (datasets, default benches/data), WORK (scratch, default
 # benches/data/work), RESULTS (CSV), THREADS (default: all cores), CARGO_TARGET_DIR.
 # The cgroup cap needs root and a writable cgroup-v1 memory controller; without one, runs
 # go uncapped and the report says so.
@@ -25,12 +28,14 @@ root="$(cd "$here/.." && pwd)"
 quick=0
 report_only=""
 stages=""
+only_suites=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --report) report_only="${2:?--report needs run ids}"; shift ;;
     --stages) stages="${2:?--stages needs stage names}"; shift ;;
-    *) echo "usage: benches/run.sh [--quick] [--stages S[,S]] [--report RUN[,RUN]]" >&2; exit 2 ;;
+    --suites) only_suites="${2:?--suites needs suite names}"; shift ;;
+    *) echo "usage: benches/run.sh [--quick] [--stages S[,S]] [--suites S[,S]] [--report RUN[,RUN]]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -76,14 +81,21 @@ roomy="$(( mem_total_kib * 85 / 100 / 1024 ))MiB"
 
 run_ids=()
 bench() { # suites size cap limit timeout
-  local id
-  id="$(date +%Y%m%d-%H%M%S)-${1%%-*}-$2${4:+-limit$4}"
+  local id chosen=() s
+  # --suites narrows the stage's suites; a stage left with none is skipped.
+  for s in ${1//,/ }; do
+    if [ -z "$only_suites" ] || [[ ",$only_suites," == *",$s,"* ]]; then chosen+=("$s"); fi
+  done
+  if [ ${#chosen[@]} = 0 ]; then return 0; fi
+  set -- "$(IFS=,; echo "${chosen[*]}")" "${@:2}"
+  id="${RESUME_RUN:-$(date +%Y%m%d-%H%M%S)-${1%%-*}-$2${4:+-limit$4}}"
   local capargs=()
   if [ -n "$3" ] && [ "$can_cap" = 1 ]; then capargs=(--cap "$3"); fi
   # In memory, every engine starts with its input in the page cache; out of core, not.
   if [ -z "$4" ]; then capargs+=(--warm); fi
   (cd "$here/harness" && "$py" run.py --data "$data" --size "$2" --suites "$1" \
     --threads "$threads" --timeout "$5" ${4:+--limit "$4"} "${capargs[@]}" \
+    ${QUESTIONS:+--questions "$QUESTIONS"} \
     --spillframe "$sf" --datafusion "$df" --python "$py" --work "$work" \
     --results "$results" --run "$id")
   run_ids+=("$id")
@@ -96,6 +108,12 @@ if [ -z "$stages" ]; then
 fi
 for s in ${stages//,/ }; do
   case ",$all_stages," in *",$s,"*) ;; *) echo "unknown stage '$s' (stages: $all_stages)" >&2; exit 2 ;; esac
+done
+if [ -n "${RESUME_RUN:-}" ] && [[ "$stages" == *,* ]]; then
+  echo "RESUME_RUN goes on with one run: give one stage" >&2; exit 2
+fi
+for s in ${only_suites//,/ }; do
+  case ",h2o-groupby,h2o-join,tpch," in *",$s,"*) ;; *) echo "unknown suite '$s' (suites: h2o-groupby,h2o-join,tpch)" >&2; exit 2 ;; esac
 done
 # Seconds per run: generous in the full run, tight in the quick one.
 if [ "$quick" = 1 ]; then small_timeout=120; else small_timeout=900; fi
@@ -127,7 +145,7 @@ machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | s
 dfver="$(grep -A1 '^name = "datafusion"$' "$root/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p' | head -1)"
 pyver="$("$venv/bin/pip" freeze --disable-pip-version-check | grep -iE '^(duckdb|polars|pandas|pyarrow)==' | tr '\n' ' ')"
 versions="DataFusion $dfver, ${pyver}Python $("$py" -c 'import platform; print(platform.python_version())')"
-command="benches/run.sh$(if [ "$quick" = 1 ]; then echo ' --quick'; fi)$(if [ "$stages" != "$all_stages" ] && [ "$quick" = 0 ]; then echo " --stages $stages"; fi)"
+command="benches/run.sh$(if [ "$quick" = 1 ]; then echo ' --quick'; fi)$(if [ "$stages" != "$all_stages" ] && [ "$quick" = 0 ]; then echo " --stages $stages"; fi)${only_suites:+ --suites $only_suites}${QUESTIONS:+ (QUESTIONS=$QUESTIONS)}"
 if [ -n "$report_only" ]; then
   command="${command} (runs ${report_only}; report rewritten with --report)"
 fi

@@ -105,6 +105,8 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--doc", default="", help="write the report section into this file")
     p.add_argument("--report", default="", help="only write the report of this run id")
+    p.add_argument("--machine", default="", help="the machine, for the report")
+    p.add_argument("--command", default="benches/cluster/run.sh", help="for the report")
     a = p.parse_args()
     if a.report:
         report(a, a.report)
@@ -192,12 +194,13 @@ def report(a, run_id):
             cell[(r["question"], r["config"])] = f"{r['status']}: {r['note'][:80]}"
     out = [START, "", f"## h2o groupby on a loopback cluster ({run_id})", ""]
     out += [
-        "Produced by `benches/cluster/run.sh`. Each question ran three ways, taking turns to go "
+        f"Produced by `{a.command}`. Each question ran three ways, taking turns to go "
         f"first: one process with a {a.driver_memory} limit; one with {a.total_memory}; and "
         f"the {a.driver_memory} driver with {a.peers} `spillframe peer` processes on 127.0.0.1 "
         f"offering {a.peer_memory} each (placement: peers before disk). All on the same "
         "machine, sharing its cores. Cells: spillframe's query time, the driver's peak RSS, "
-        "and what it spilled to its local disk.",
+        "and what it spilled to its local disk."
+        + (f" Machine: {a.machine}." if a.machine else ""),
         "",
         "| question | " + " | ".join(CONFIGS) + " |",
         "|---|" + "---|" * len(CONFIGS),

@@ -37,9 +37,10 @@ def load(path, runs):
     return rows
 
 
-def group_key(r):
-    # A run is one size and cap; its agreement rows carry no cap.
-    return (r["run"], r["suite"])
+def group_key(r, limit_of):
+    """One table per suite, size and memory limit, over however many runs it took (a stage
+    can be finished by a second call). Agreement rows carry no limit: they take their run's."""
+    return (r["suite"], r["size"], limit_of.get(r["run"], ""))
 
 
 def plot(path, title, questions, engines, times):
@@ -89,10 +90,15 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
     if run_note:
         out.append(f"- {run_note}")
     out.append("")
+    limit_of = {}
+    for r in rows:
+        if r["repeat"] != "check":
+            limit_of.setdefault(r["run"], r["limit"])
+    # Tables in the order their runs were made.
     groups = defaultdict(list)
     for r in rows:
-        groups[group_key(r)].append(r)
-    for (_, suite), rs in sorted(groups.items()):
+        groups[group_key(r, limit_of)].append(r)
+    for (suite, _, _), rs in groups.items():
         runs = [r for r in rs if r["repeat"] != "check"]
         checks = [r for r in rs if r["repeat"] == "check"]
         if not runs:
@@ -119,6 +125,8 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
                 else:
                     bad = [r for r in mine if r["status"] != "ok"]
                     status[(q, e)] = bad[0]["status"] if bad else "missing"
+                    if bad and bad[0]["status"] == "skipped":
+                        status[(q, e)] += f" ({bad[0]['note']})"
                 for r in mine:
                     rss[e] = max(rss[e], int(r["peak_rss"] or 0))
                     if r["status"] == "ok":

@@ -138,6 +138,20 @@ def git_commit():
         return ""
 
 
+def earlier_failures(results, run, suite, size):
+    """Engines killed for memory or time in this run (resumed under the same id) on this
+    suite and size: {engine: "oom-killed on j1"}."""
+    out = {}
+    if os.path.exists(results):
+        with open(results) as fh:
+            for r in csv.DictReader(fh):
+                if (r["run"], r["suite"], r["size"]) == (run, suite, size) and r["status"] in (
+                    "oom-killed", "timeout"
+                ):
+                    out.setdefault(r["engine"], f"{r['status']} on {r['question']}")
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True, help="DIR with SUITE-SIZE subdirectories")
@@ -176,6 +190,10 @@ def main() -> None:
         for suite_name in a.suites.split(","):
             suite = suites.SUITES[suite_name]
             data = os.path.join(a.data, f"{suite.data_dir}-{a.size}")
+            # An engine killed for memory or time on one question of a suite is not run on
+            # the suite's later questions at this size (as the db-benchmark does): they
+            # read the same tables, and each such failure costs up to the timeout.
+            given_up = earlier_failures(a.results, a.run, suite_name, a.size)
             for q in suite.questions:
                 if only and q not in only:
                     continue
@@ -195,6 +213,18 @@ def main() -> None:
                     order = runnable[k:] + runnable[:k]
                     turn += 1
                     for engine in order:
+                        if engine in given_up:
+                            w.writerow({
+                                "run": a.run, "date": datetime.date.today().isoformat(),
+                                "commit": commit, "suite": suite_name, "size": a.size,
+                                "engine": engine, "question": q, "repeat": rep,
+                                "status": "skipped", "limit": a.limit, "cap": a.cap,
+                                "threads": a.threads, "warm": int(a.warm),
+                                "note": f"not run after {given_up[engine]}",
+                            })
+                            print(f"{suite_name:12} {a.size:5} {q:4} {engine:10} skipped "
+                                  f"(after {given_up[engine]})", flush=True)
+                            continue
                         out = os.path.join(a.work, f"answer-{engine}.parquet")
                         if os.path.exists(out):
                             os.remove(out)
@@ -247,6 +277,8 @@ def main() -> None:
                         else:
                             tail = (o.stderr.strip() or o.stdout.strip())[-300:]
                             row["note"] = tail.replace("\n", " | ")
+                            if o.state in ("oom-killed", "timeout"):
+                                given_up[engine] = f"{o.state} on {q}"
                         w.writerow({k: v for k, v in row.items() if k in FIELDS})
                         fh.flush()
                         print(

@@ -6,12 +6,16 @@
 //! released, files deleted) when the last table, frame or plan holding the set is dropped.
 //!
 //! **Lineage.** When the session has a cluster, partitions can live on peers, and a peer can
-//! be lost. A set made by [`materialize`] then remembers how each partition was made: output
-//! partition `p` of a physical plan (whose leaves are source files or other stored sets). A
-//! scan that finds a partition lost runs that plan partition again, stores the result in
-//! place of the lost one, and reads on (at most [`RemoteTier::retries`] times). Plans whose
-//! partitions are not reproducible one by one (a round-robin repartition, a limit) get no
-//! lineage; their partitions are replicated as the cluster asks, like data from memory.
+//! be lost. A set then remembers how each partition was made (a [`Lineage`]): a set made by
+//! [`materialize`] holds output partition `p` of a physical plan (whose leaves are source
+//! files or other stored sets); a bucket of [partitioned execution](crate::partitioned)
+//! holds the rows of a plan that its routing sends there. A scan that finds a partition lost
+//! makes it again, stores the result in place of the lost one, and reads on (at most
+//! [`RemoteTier::retries`] times). Plans that are not reproducible (a round-robin
+//! repartition read partition by partition, a limit) give no lineage; their partitions are
+//! replicated as the cluster asks, like data from memory.
+//!
+//! [`RemoteTier::retries`]: spillframe_spill::RemoteTier::retries
 
 use std::collections::HashMap;
 use std::fmt;
@@ -42,9 +46,14 @@ use datafusion::physical_plan::{
 use futures::StreamExt as _;
 use spillframe_spill::{PartitionId, PartitionStore};
 
-/// How a stored partition was made: output partition `partition` of `plan`.
-#[derive(Clone)]
-pub struct PlanLineage {
+/// How a stored partition is made again when its copies are lost with a peer.
+pub(crate) trait Lineage: fmt::Debug + Send + Sync {
+    /// The partition's rows, made again from where they came from.
+    fn replay(&self) -> datafusion::common::Result<SendableRecordBatchStream>;
+}
+
+/// A partition that was output partition `partition` of `plan`.
+struct PlanLineage {
     plan: Arc<dyn ExecutionPlan>,
     task: Arc<TaskContext>,
     partition: usize,
@@ -53,6 +62,15 @@ pub struct PlanLineage {
 impl fmt::Debug for PlanLineage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "partition {} of {}", self.partition, self.plan.name())
+    }
+}
+
+impl Lineage for PlanLineage {
+    fn replay(&self) -> datafusion::common::Result<SendableRecordBatchStream> {
+        // A fresh instance: operators such as a repartition run each partition only once.
+        let plan =
+            datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(&self.plan))?;
+        plan.execute(self.partition, Arc::clone(&self.task))
     }
 }
 
@@ -68,7 +86,7 @@ pub struct StoredPartitions {
     /// Columns every scan partition is sorted by (ascending, nulls last), when known.
     ordering: Vec<String>,
     /// How to rebuild partitions that are lost with a peer.
-    lineage: HashMap<PartitionId, PlanLineage>,
+    lineage: HashMap<PartitionId, Arc<dyn Lineage>>,
     /// Held while a lost partition is rebuilt, so that two readers do not both rebuild it.
     rebuilding: tokio::sync::Mutex<()>,
 }
@@ -135,6 +153,12 @@ impl StoredPartitions {
         let mut combined = StoredPartitions::new(store, schema, groups);
         combined.lineage = lineage;
         combined
+    }
+
+    /// Declares how partition `id` of the set is made again if it is lost with a peer.
+    pub(crate) fn with_lineage(mut self, id: PartitionId, lineage: Arc<dyn Lineage>) -> Self {
+        self.lineage.insert(id, lineage);
+        self
     }
 
     /// The partition store holding the set.
@@ -219,14 +243,10 @@ impl StoredPartitions {
     async fn rebuild(
         &self,
         id: PartitionId,
-        lineage: &PlanLineage,
+        lineage: &Arc<dyn Lineage>,
     ) -> datafusion::common::Result<()> {
         self.store.reset(id).map_err(external)?;
-        // A fresh instance: operators such as a repartition run each partition only once.
-        let plan = datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(
-            &lineage.plan,
-        ))?;
-        let mut stream = plan.execute(lineage.partition, Arc::clone(&lineage.task))?;
+        let mut stream = lineage.replay()?;
         while let Some(batch) = stream.next().await {
             self.store.append(id, batch?).map_err(external)?;
         }
@@ -527,16 +547,16 @@ pub async fn materialize(
         ids.iter().map(|id| vec![*id]).collect(),
     );
     // Lineage matters only where partitions can be lost: on peers.
-    if store.remote().is_some() && reproducible_by_partition(&plan) {
+    if store.remote().is_some() && reproducible(&plan, true) {
         for (p, id) in ids.iter().enumerate() {
             store.mark_rebuildable(*id).map_err(external)?;
             parts.lineage.insert(
                 *id,
-                PlanLineage {
+                Arc::new(PlanLineage {
                     plan: Arc::clone(&plan),
                     task: Arc::clone(&task),
                     partition: p,
-                },
+                }),
             );
         }
     }
@@ -586,16 +606,21 @@ fn spread_for_peers(
     )?))
 }
 
-/// Whether running output partition `p` of `plan` again gives the same rows as before: not
-/// so after a round-robin repartition (which rows land where depends on timing) or a limit
-/// (which rows are kept does).
-fn reproducible_by_partition(plan: &Arc<dyn ExecutionPlan>) -> bool {
+/// Whether running `plan` again gives the same rows: in every output partition
+/// (`by_partition`), or over all of them together. A limit or a top-k (anything with a
+/// fetch) may keep other rows on another run, and a round-robin repartition deals rows to
+/// partitions by arrival.
+pub(crate) fn reproducible(plan: &Arc<dyn ExecutionPlan>, by_partition: bool) -> bool {
     let mut ok = true;
     let _ = plan.apply(|node| {
         let round_robin = node
             .downcast_ref::<RepartitionExec>()
             .is_some_and(|r| matches!(r.partitioning(), Partitioning::RoundRobinBatch(_)));
-        if round_robin || node.is::<GlobalLimitExec>() || node.is::<LocalLimitExec>() {
+        if (by_partition && round_robin)
+            || node.fetch().is_some()
+            || node.is::<GlobalLimitExec>()
+            || node.is::<LocalLimitExec>()
+        {
             ok = false;
             return Ok(TreeNodeRecursion::Stop);
         }

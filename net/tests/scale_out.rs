@@ -311,6 +311,86 @@ fn a_peer_killed_during_a_query_loses_no_answer() {
     assert!(!cluster.peers_up().contains(&"b".to_string()));
 }
 
+/// A join run bucket by bucket (partitioned execution) whose buckets are evicted to the
+/// peers; one peer dies after the first rows come out. Its buckets are made again from their
+/// lineage (the input files, routed again), and the answer is whole.
+#[test]
+fn join_buckets_lost_with_a_peer_are_rebuilt_from_their_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path());
+    let join = |session: &Session| {
+        let right = session.read_parquet(&input).unwrap().select([
+            col("id").alias("rid"),
+            col("k").alias("rk"),
+            col("v").alias("rv"),
+            col("w").alias("rw"),
+        ]);
+        session
+            .read_parquet(&input)
+            .unwrap()
+            .filter(col("w").not_eq(lit(7i64)))
+            .inner_join(right, ["id"], ["rid"])
+    };
+    let want = join(&local())
+        .sort(["id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    assert_eq!(want.height(), (0..ROWS).filter(|i| i % 13 != 7).count());
+    let (config, mut peers) = cluster(dir.path(), "peers-before-disk", false);
+    let cluster = Arc::new(Cluster::connect(config).unwrap());
+    // 12 MiB: the store keeps 4 MiB, the join's two inputs take about 14.
+    let session = Session::builder()
+        .ignore_environment()
+        .memory_limit_bytes(12 << 20)
+        .target_partitions(2)
+        // Small batches: the result's channels hold a few batches, far from all of them, so
+        // the query waits for this test to read on (and most buckets are still unread).
+        .batch_size(512)
+        .force_partitioned(true)
+        .remote(cluster.clone())
+        .build()
+        .unwrap();
+    let plan = join(&session).explain(false).unwrap();
+    assert!(plan.contains("PartitionedExec"), "{plan}");
+    let mut stream = join(&session).stream().unwrap();
+    let mut batches = vec![stream.next().unwrap().unwrap()];
+    // The buckets still to run: every one can be rebuilt.
+    let buckets: Vec<_> = session
+        .store()
+        .infos()
+        .into_iter()
+        .filter(|i| i.lineage.as_deref().is_some_and(|l| l.contains("bucket")))
+        .collect();
+    assert!(buckets.iter().all(|i| i.rebuildable), "{buckets:?}");
+    // Two buckets run at a time, so most are still to be read: kill the peer holding most.
+    let mut held = std::collections::BTreeMap::<String, usize>::new();
+    for peer in buckets.iter().flat_map(|i| i.peers.iter()) {
+        *held.entry(peer.clone()).or_default() += 1;
+    }
+    let victim = held
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(p, _)| p.clone())
+        .expect("some bucket still to run is on a peer");
+    let at = peers.iter().position(|p| p.name() == victim).unwrap();
+    peers.remove(at).kill();
+    for batch in stream {
+        batches.push(batch.unwrap());
+    }
+    assert!(
+        session.store().metrics().rebuilt > 0,
+        "{:?}",
+        session.store().metrics()
+    );
+    let have = local()
+        .from_batches(batches)
+        .unwrap()
+        .sort(["id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    assert_eq!(one_batch(&want), one_batch(&have));
+}
+
 #[test]
 fn data_without_lineage_survives_a_lost_peer_only_when_replicated() {
     for replicate in [false, true] {

@@ -121,6 +121,9 @@ pub struct StoreMetrics {
     pub sent_to_peers: u64,
     /// Bytes sent to the remote tier so far (each copy counted).
     pub bytes_to_peers: u64,
+    /// Partitions emptied so far to be made again ([`PartitionStore::reset`]): lost with a
+    /// peer and rebuilt from their lineage.
+    pub rebuilt: u64,
 }
 
 /// Settings of a [`PartitionStore`].
@@ -154,6 +157,7 @@ struct Inner {
     next_file: AtomicU64,
     sent_to_peers: AtomicU64,
     bytes_to_peers: AtomicU64,
+    rebuilt: AtomicU64,
 }
 
 /// One partition. The atomics let eviction pick a victim without locking every partition.
@@ -240,6 +244,7 @@ impl PartitionStore {
                 next_file: AtomicU64::new(0),
                 sent_to_peers: AtomicU64::new(0),
                 bytes_to_peers: AtomicU64::new(0),
+                rebuilt: AtomicU64::new(0),
             }),
         }
     }
@@ -476,6 +481,7 @@ impl PartitionStore {
         let bytes = slot.memory_bytes.swap(0, Ordering::Relaxed);
         self.release(bytes);
         self.release_copies(copies);
+        self.inner.rebuilt.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -669,6 +675,7 @@ impl PartitionStore {
             bytes_written: self.inner.disk.bytes_written(),
             sent_to_peers: self.inner.sent_to_peers.load(Ordering::Relaxed),
             bytes_to_peers: self.inner.bytes_to_peers.load(Ordering::Relaxed),
+            rebuilt: self.inner.rebuilt.load(Ordering::Relaxed),
         }
     }
 

@@ -20,6 +20,12 @@
 //!    as it is: there is no smaller unit of work.
 //!
 //! The [`rule`] decides where this is used, from size estimates against the memory limit.
+//!
+//! **Lineage.** On a cluster, buckets can be evicted to peers, and a peer can be lost. A
+//! bucket is the rows of its input that its *routing path* sends there (one (seed, count,
+//! index) step per depth), so it is made again by running the whole input once more and
+//! keeping those rows ([`RoutedLineage`]). Inputs that do not give the same rows twice (a
+//! limit, a top-k) give no lineage; their buckets are replicated as the cluster asks.
 
 pub(crate) mod aggregate;
 pub(crate) mod global_median;
@@ -56,7 +62,7 @@ use futures::StreamExt;
 use spillframe_spill::{PartitionId, PartitionStore};
 use tokio::sync::OnceCell;
 
-use crate::stored::{StoreScanExec, StoredPartitions};
+use crate::stored::{Lineage, StoreScanExec, StoredPartitions, reproducible};
 
 /// How deep buckets are re-partitioned before one is run as it is.
 const MAX_DEPTH: u32 = 6;
@@ -127,6 +133,106 @@ type SharedBuckets = std::result::Result<Arc<Vec<Bucket>>, Arc<DataFusionError>>
 struct Bucket {
     parts: Vec<PartitionId>,
     depth: u32,
+    /// How rows were routed here, one step per depth (`depth + 1` steps).
+    path: Vec<Route>,
+}
+
+/// One routing step: the rows whose key hash under `seed`, modulo `n`, is `bucket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Route {
+    seed: u64,
+    n: usize,
+    bucket: usize,
+}
+
+/// The routing hash's seed at `depth`.
+fn seed_at(depth: u32) -> u64 {
+    SEED_BASE.wrapping_add(u64::from(depth).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// A bucket's lineage: every output partition of `input`, run again, filtered to the rows
+/// that `path` routes to the bucket.
+struct RoutedLineage {
+    input: Arc<dyn ExecutionPlan>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    path: Vec<Route>,
+    task: Arc<TaskContext>,
+}
+
+impl fmt::Debug for RoutedLineage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rows of {} routed by {:?}", self.input.name(), self.path)
+    }
+}
+
+impl Lineage for RoutedLineage {
+    fn replay(&self) -> Result<SendableRecordBatchStream> {
+        // A fresh instance: operators such as a repartition run each partition only once.
+        let input =
+            datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(&self.input))?;
+        // All partitions at once: one read at a time could stall a repartition below.
+        let streams = (0..input.output_partitioning().partition_count())
+            .map(|p| input.execute(p, Arc::clone(&self.task)))
+            .collect::<Result<Vec<_>>>()?;
+        let keys = self.keys.clone();
+        let path = self.path.clone();
+        let rows = futures::stream::select_all(streams).filter_map(move |batch| {
+            std::future::ready(
+                batch
+                    .and_then(|b| keep_routed(&b, &keys, &path))
+                    .transpose(),
+            )
+        });
+        Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(input.schema(), rows),
+        ))
+    }
+}
+
+/// The rows of `batch` that every step of `path` routes on (None when there are none).
+fn keep_routed(
+    batch: &RecordBatch,
+    keys: &[Arc<dyn PhysicalExpr>],
+    path: &[Route],
+) -> Result<Option<RecordBatch>> {
+    let rows = batch.num_rows();
+    let arrays = key_arrays(batch, keys)?;
+    let mut keep = vec![true; rows];
+    let mut hashes = Vec::new();
+    for step in path {
+        hash_rows(&arrays, step.seed, rows, &mut hashes)?;
+        for (k, h) in keep.iter_mut().zip(&hashes) {
+            *k &= bucket_of(*h, step.n) == step.bucket;
+        }
+    }
+    let mask = arrow::array::BooleanArray::from(keep);
+    let kept = arrow::compute::filter_record_batch(batch, &mask)?;
+    (kept.num_rows() > 0)
+        .then(|| compact_views(kept))
+        .transpose()
+}
+
+/// The routing keys of `batch`'s rows.
+fn key_arrays(batch: &RecordBatch, keys: &[Arc<dyn PhysicalExpr>]) -> Result<Vec<ArrayRef>> {
+    keys.iter()
+        .map(|k| {
+            k.evaluate(batch)
+                .and_then(|v| v.into_array(batch.num_rows()))
+        })
+        .collect()
+}
+
+/// Fills `hashes` with the routing hash (under `seed`) of each of `rows` rows of `keys`.
+fn hash_rows(keys: &[ArrayRef], seed: u64, rows: usize, hashes: &mut Vec<u64>) -> Result<()> {
+    hashes.clear();
+    hashes.resize(rows, 0);
+    create_hashes(keys, &RandomState::with_seed(seed), hashes)?;
+    Ok(())
+}
+
+/// The bucket, of `n`, a routing hash sends its row to.
+fn bucket_of(hash: u64, n: usize) -> usize {
+    (hash % n as u64) as usize
 }
 
 /// Every store partition a [`PartitionedExec`] created, removed when the plan is dropped, so
@@ -138,10 +244,15 @@ struct Created {
 }
 
 impl Created {
-    fn create(&self, schema: SchemaRef, lineage: String) -> PartitionId {
+    /// A new store partition; `rebuildable` when the engine can make it again if it is lost
+    /// (so the cluster keeps one copy, not the replicas data without lineage gets).
+    fn create(&self, schema: SchemaRef, lineage: String, rebuildable: bool) -> Result<PartitionId> {
         let id = self.store.create(schema, Some(lineage));
         self.ids.lock().push(id);
-        id
+        if rebuildable {
+            self.store.mark_rebuildable(id).map_err(external)?;
+        }
+        Ok(id)
     }
 }
 
@@ -278,7 +389,14 @@ impl ExecutionPlan for PartitionedExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let outputs = self.props.output_partitioning().partition_count();
+        // Lineage matters only where buckets can be lost: on peers.
+        let rebuildable = self
+            .inputs
+            .iter()
+            .map(|i| self.ctx.store.remote().is_some() && reproducible(i, false))
+            .collect();
         let run = Run {
+            rebuildable,
             inputs: self.inputs.clone(),
             keys: self.keys.clone(),
             operator: Arc::clone(&self.operator),
@@ -335,6 +453,8 @@ impl RunMetrics {
 
 /// Everything one output partition's task needs.
 struct Run {
+    /// Per input: whether its buckets can be made again from their lineage.
+    rebuildable: Vec<bool>,
     inputs: Vec<Arc<dyn ExecutionPlan>>,
     keys: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     operator: Arc<dyn BucketOperator>,
@@ -366,14 +486,15 @@ impl Run {
                                 "bucket {b}/{n} of input {side} of {}",
                                 self.operator.describe()
                             ),
+                            self.rebuildable[side],
                         )
                     })
                     .collect()
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let router = Router {
             store: self.store().clone(),
-            seed: SEED_BASE,
+            seed: seed_at(0),
             batch_size: self.ctx.batch_size,
             buffer_budget: self.ctx.routing_budget(),
         };
@@ -395,6 +516,11 @@ impl Run {
             .map(|b| Bucket {
                 parts: ids.iter().map(|side| side[b]).collect(),
                 depth: 0,
+                path: vec![Route {
+                    seed: seed_at(0),
+                    n,
+                    bucket: b,
+                }],
             })
             .collect();
         if let Err(e) = result {
@@ -404,6 +530,27 @@ impl Run {
             return Err(e);
         }
         Ok(buckets)
+    }
+
+    /// The bucket's partition of input `side`, as a set that can rebuild it from its lineage
+    /// (where it has one) if it was lost with a peer. Borrowed: the bucket may yet be split
+    /// or retried.
+    fn side_of(&self, bucket: &Bucket, side: usize) -> Result<StoredPartitions> {
+        let id = bucket.parts[side];
+        let schema = self.store().schema(id).map_err(external)?;
+        let parts = StoredPartitions::borrowed(self.store().clone(), schema, vec![vec![id]]);
+        Ok(match self.rebuildable[side] {
+            true => parts.with_lineage(
+                id,
+                Arc::new(RoutedLineage {
+                    input: Arc::clone(&self.inputs[side]),
+                    keys: self.keys[side].clone(),
+                    path: bucket.path.clone(),
+                    task: Arc::clone(&self.task),
+                }),
+            ),
+            false => parts,
+        })
     }
 
     fn remove(&self, bucket: &Bucket) {
@@ -480,22 +627,24 @@ impl Run {
         let depth = bucket.depth + 1;
         let router = Router {
             store: self.store().clone(),
-            seed: SEED_BASE.wrapping_add(u64::from(depth).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            seed: seed_at(depth),
             batch_size: self.ctx.batch_size,
             buffer_budget: self.ctx.routing_budget(),
         };
         let mut subs: Vec<Vec<PartitionId>> = Vec::new();
-        for (side, id) in bucket.parts.iter().enumerate() {
-            let schema = self.store().schema(*id).map_err(external)?;
+        for side in 0..bucket.parts.len() {
+            let parent = self.side_of(bucket, side)?;
+            let schema = Arc::clone(parent.schema());
             let ids: Vec<PartitionId> = (0..n)
                 .map(|b| {
                     self.created.create(
                         Arc::clone(&schema),
                         format!("sub-bucket {b}/{n} (depth {depth}) of input {side}"),
+                        self.rebuildable[side],
                     )
                 })
-                .collect();
-            let batches = self.store().read(*id).map_err(external)?;
+                .collect::<Result<_>>()?;
+            let batches = parent.read_or_rebuild(bucket.parts[side]).await?;
             let schema2 = Arc::clone(&schema);
             let stream: SendableRecordBatchStream = Box::pin(
                 datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
@@ -524,6 +673,15 @@ impl Run {
             .map(|b| Bucket {
                 parts: subs.iter().map(|side| side[b]).collect(),
                 depth,
+                path: [
+                    bucket.path.as_slice(),
+                    &[Route {
+                        seed: router.seed,
+                        n,
+                        bucket: b,
+                    }],
+                ]
+                .concat(),
             })
             .collect();
         let sized = self.operator.sized_input().min(bucket.parts.len() - 1);
@@ -561,13 +719,8 @@ impl Run {
         tx: &Tx,
     ) -> std::result::Result<(), RunError> {
         let mut scans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        for id in &bucket.parts {
-            let schema = self
-                .store()
-                .schema(*id)
-                .map_err(|e| RunError::Failed(external(e)))?;
-            // Not owning: the bucket may be split and retried if the operator runs out of memory.
-            let parts = StoredPartitions::borrowed(self.store().clone(), schema, vec![vec![*id]]);
+        for side in 0..bucket.parts.len() {
+            let parts = self.side_of(bucket, side).map_err(RunError::Failed)?;
             scans.push(Arc::new(
                 StoreScanExec::new(Arc::new(parts), None).map_err(RunError::Failed)?,
             ));
@@ -781,7 +934,6 @@ impl Router {
         // Rows gathered per bucket: compact copies (made with `take`), so each piece's
         // memory is its own and the reservation can follow flushes exactly.
         let mut pending = Pending::new(n);
-        let state = RandomState::with_seed(self.seed);
         let mut hashes: Vec<u64> = Vec::new();
         let flush = |b: usize, pending: &mut Pending| match pending.take(b) {
             None => Ok::<(), DataFusionError>(()),
@@ -801,17 +953,12 @@ impl Router {
                 continue;
             }
             rows_counter.add(rows);
-            let arrays: Vec<ArrayRef> = keys
-                .iter()
-                .map(|k| k.evaluate(&batch).and_then(|v| v.into_array(rows)))
-                .collect::<Result<_>>()?;
-            hashes.clear();
-            hashes.resize(rows, 0);
-            create_hashes(&arrays, &state, &mut hashes)?;
+            let arrays = key_arrays(&batch, keys)?;
+            hash_rows(&arrays, self.seed, rows, &mut hashes)?;
             // Counting sort of row indices by bucket.
             let mut counts = vec![0u32; n + 1];
             for h in &hashes {
-                counts[(*h % n as u64) as usize + 1] += 1;
+                counts[bucket_of(*h, n) + 1] += 1;
             }
             for i in 1..=n {
                 counts[i] += counts[i - 1];
@@ -819,7 +966,7 @@ impl Router {
             let mut order = vec![0u32; rows];
             let mut next = counts.clone();
             for (row, h) in hashes.iter().enumerate() {
-                let b = (*h % n as u64) as usize;
+                let b = bucket_of(*h, n);
                 order[next[b] as usize] = row as u32;
                 next[b] += 1;
             }

@@ -364,13 +364,16 @@ impl ChunkRun {
             let id = self.created.create(
                 self.right.schema(),
                 format!("right input {p} of {}", self.describe),
-            );
+                // Rows kept by arrival, not by a rule that running the input again repeats:
+                // no lineage (replicated as the cluster asks).
+                false,
+            )?;
             right.push(id);
             let stream = self.right.execute(p, Arc::clone(&self.task))?;
             jobs.push(self.store_stream(stream, id, None));
         }
         for p in 0..self.left.output_partitioning().partition_count() {
-            let id = self.new_chunk(p);
+            let id = self.new_chunk(p)?;
             let stream = self.left.execute(p, Arc::clone(&self.task))?;
             jobs.push(self.store_stream(stream, id, Some((p, budget))));
         }
@@ -404,13 +407,14 @@ impl ChunkRun {
         Ok(stored)
     }
 
-    fn new_chunk(&self, input_partition: usize) -> PartitionId {
+    fn new_chunk(&self, input_partition: usize) -> Result<PartitionId> {
         self.created.create(
             self.left.schema(),
             format!(
                 "left chunk of input partition {input_partition} of {}",
                 self.describe
             ),
+            false,
         )
     }
 
@@ -443,7 +447,7 @@ impl ChunkRun {
                     && held > 0
                     && held + size > budget
                 {
-                    current = self.new_chunk(partition);
+                    current = self.new_chunk(partition)?;
                     ids.push(current);
                     held = 0;
                 }
@@ -521,7 +525,8 @@ impl ChunkRun {
             let id = self.created.create(
                 Arc::clone(&schema),
                 format!("half of a left chunk of {}", self.describe),
-            );
+                false,
+            )?;
             halves.push(id);
             if let Err(e) = store.append(id, piece) {
                 for h in &halves {
