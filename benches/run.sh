@@ -18,6 +18,7 @@
 # put stages from several calls in one report, pass all their run ids to --report.
 #
 # Environment: REPORT_NOTE (a line added to the report), QUESTIONS (only these, e.g. j2,j3),
+# ENGINES (only these, e.g. duckdb,polars),
 # RESUME_RUN (a run id to go on with, with one stage: engines killed there are not run again), DATA (datasets, default benches/data), WORK (scratch, default
 # benches/data/work), RESULTS (CSV), THREADS (default: all cores), CARGO_TARGET_DIR.
 # The cgroup cap needs root and a writable cgroup-v1 memory controller; without one, runs
@@ -95,7 +96,7 @@ bench() { # suites size cap limit timeout
   if [ -z "$4" ]; then capargs+=(--warm); fi
   (cd "$here/harness" && "$py" run.py --data "$data" --size "$2" --suites "$1" \
     --threads "$threads" --timeout "$5" ${4:+--limit "$4"} "${capargs[@]}" \
-    ${QUESTIONS:+--questions "$QUESTIONS"} \
+    ${QUESTIONS:+--questions "$QUESTIONS"} ${ENGINES:+--engines "$ENGINES"} \
     --spillframe "$sf" --datafusion "$df" --python "$py" --work "$work" \
     --results "$results" --run "$id")
   run_ids+=("$id")
@@ -145,7 +146,7 @@ machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | s
 dfver="$(grep -A1 '^name = "datafusion"$' "$root/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p' | head -1)"
 pyver="$("$venv/bin/pip" freeze --disable-pip-version-check | grep -iE '^(duckdb|polars|pandas|pyarrow)==' | tr '\n' ' ')"
 versions="DataFusion $dfver, ${pyver}Python $("$py" -c 'import platform; print(platform.python_version())')"
-command="benches/run.sh$(if [ "$quick" = 1 ]; then echo ' --quick'; fi)$(if [ "$stages" != "$all_stages" ] && [ "$quick" = 0 ]; then echo " --stages $stages"; fi)${only_suites:+ --suites $only_suites}${QUESTIONS:+ (QUESTIONS=$QUESTIONS)}"
+command="benches/run.sh$(if [ "$quick" = 1 ]; then echo ' --quick'; fi)$(if [ "$stages" != "$all_stages" ] && [ "$quick" = 0 ]; then echo " --stages $stages"; fi)${only_suites:+ --suites $only_suites}${QUESTIONS:+ (QUESTIONS=$QUESTIONS)}${ENGINES:+ (ENGINES=$ENGINES)}"
 if [ -n "$report_only" ]; then
   command="${command} (runs ${report_only}; report rewritten with --report)"
 fi

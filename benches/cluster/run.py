@@ -227,3 +227,7 @@ def report(a, run_id):
     print(text)
     if a.doc:
         replace_section(a.doc, START, END, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -88,28 +88,45 @@ def warm(tables):
 
 def checksum(path):
     """Per column, in order: [rows, nulls, sum or distinct count], rounded to 9 significant
-    digits (engines sum floats in different orders)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    digits (engines sum floats in different orders). Numbers: nulls count NaN too, and the
+    sum is over the rest as doubles; other types: the distinct non-null values.
+
+    Computed by DuckDB in one streaming pass with a memory limit, so that a 1e8-row answer
+    costs the harness a few GiB at most (reading it whole into Arrow cost 24 GiB and got the
+    harness itself killed)."""
+    import duckdb
     import pyarrow.parquet as pq
     import pyarrow.types as pt
 
-    t = pq.read_table(path)
-    cols = []
-    for c in t.columns:
-        nulls = c.null_count
-        if pt.is_integer(c.type) or pt.is_floating(c.type) or pt.is_decimal(c.type):
-            c = pc.cast(c, "float64")
-            # NaN (a correlation over a constant) and null both mean "no value" here.
-            nulls += pc.sum(pc.fill_null(pc.is_nan(c), False)).as_py() or 0
-            valid = pc.filter(c, pc.invert(pc.is_nan(c)))
-            total = pc.sum(valid).as_py() or 0.0
-            value = float(f"{total:.9g}")
+    schema = pq.read_schema(path)
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '4GB'")
+    con.execute("SET threads = 2")
+    con.execute(f"SET temp_directory = '{os.path.dirname(os.path.abspath(path))}/checksum.tmp'")
+    exprs, numeric = ["count(*)"], []
+    for i, f in enumerate(schema):
+        c = '"' + f.name.replace('"', '""') + '"'
+        num = pt.is_integer(f.type) or pt.is_floating(f.type) or pt.is_decimal(f.type)
+        numeric.append(num)
+        if num:
+            d = f"CAST({c} AS DOUBLE)"
+            exprs.append(f"count(*) - count({c}) + count(*) FILTER (WHERE isnan({d}))")
+            exprs.append(f"sum({d}) FILTER (WHERE NOT isnan({d}))")
         else:
-            if pt.is_string_view(c.type):
-                c = pc.cast(c, pa.large_string())
-            value = pc.count_distinct(c).as_py()
-        cols.append([len(c), nulls, value])
+            exprs.append(f"count(*) - count({c})")
+            exprs.append(f"count(DISTINCT {c})")
+    row = con.execute(
+        f"SELECT {', '.join(exprs)} FROM read_parquet(?)"
+        if len(schema) else "SELECT count(*) FROM read_parquet(?)",
+        [path],
+    ).fetchone()
+    rows = row[0]
+    cols = []
+    for i, num in enumerate(numeric):
+        nulls, value = row[1 + 2 * i], row[2 + 2 * i]
+        if num:
+            value = float(f"{(value or 0.0):.9g}")
+        cols.append([rows, int(nulls), value])
     return cols
 
 
@@ -139,17 +156,26 @@ def git_commit():
 
 
 def earlier_failures(results, run, suite, size):
-    """Engines killed for memory or time in this run (resumed under the same id) on this
-    suite and size: {engine: "oom-killed on j1"}."""
-    out = {}
+    """Engines given up on in this run (resumed under the same id) for this suite and size:
+    {engine: "oom-killed on j1"} (see `give_up`)."""
+    out, answered = {}, set()
     if os.path.exists(results):
         with open(results) as fh:
             for r in csv.DictReader(fh):
-                if (r["run"], r["suite"], r["size"]) == (run, suite, size) and r["status"] in (
-                    "oom-killed", "timeout"
-                ):
-                    out.setdefault(r["engine"], f"{r['status']} on {r['question']}")
+                if (r["run"], r["suite"], r["size"]) == (run, suite, size):
+                    give_up(out, answered, r["engine"], r["question"], r["status"])
     return out
+
+
+def give_up(given_up, answered, engine, question, status):
+    """Records one run's outcome. An engine killed for memory or time before it answered any
+    question of the suite (it cannot even hold the tables, as pandas at 1e8 rows) is not run
+    on the suite's later questions: they read the same tables, and each such failure costs
+    up to the timeout. One that failed later (a median that needs every value) runs on."""
+    if status == "ok":
+        answered.add(engine)
+    elif status in ("oom-killed", "timeout") and engine not in answered:
+        given_up.setdefault(engine, f"{status} on {question}")
 
 
 def main() -> None:
@@ -194,6 +220,7 @@ def main() -> None:
             # the suite's later questions at this size (as the db-benchmark does): they
             # read the same tables, and each such failure costs up to the timeout.
             given_up = earlier_failures(a.results, a.run, suite_name, a.size)
+            answered = set()
             for q in suite.questions:
                 if only and q not in only:
                     continue
@@ -277,8 +304,7 @@ def main() -> None:
                         else:
                             tail = (o.stderr.strip() or o.stdout.strip())[-300:]
                             row["note"] = tail.replace("\n", " | ")
-                            if o.state in ("oom-killed", "timeout"):
-                                given_up[engine] = f"{o.state} on {q}"
+                        give_up(given_up, answered, engine, q, row["status"])
                         w.writerow({k: v for k, v in row.items() if k in FIELDS})
                         fh.flush()
                         print(
