@@ -38,8 +38,11 @@ from run import agree, checksum  # noqa: E402
 
 CONFIGS = ["local-1GiB", "local-3GiB", "cluster"]
 SUMMARY = re.compile(
-    r"(\d+) rows in ([0-9.]+)s.*?(?:spilled ([0-9.]+ [KMGT]?i?B) in (\d+) files)?", re.S
+    r"(\d+) rows in ([0-9.]+)s(?:.*?spilled ([0-9.]+ [KMGT]?i?B) in (\d+) files)?"
+    r"(?:.*?(\d+) partitions evicted)?"
 )
+FIELDS = ["run", "question", "config", "status", "query_s", "wall_s", "cpu_s", "peak_rss",
+          "rows", "spilled", "evicted", "agrees", "peers", "note"]
 START = "<!-- cluster-h2o:start -->"
 END = "<!-- cluster-h2o:end -->"
 
@@ -83,6 +86,31 @@ def stop_peers(procs):
             p.kill()
 
 
+def summary(stderr):
+    """Query time, local spill and evictions from spillframe's summary line. The driver's
+    partition store evicts to peers first on a cluster (placement: peers before disk), so
+    evictions without spilled bytes went to peers."""
+    m = SUMMARY.search(stderr)
+    if not m:
+        return {}
+    return {"query_s": m.group(2), "spilled": m.group(3) or "0 B", "evicted": m.group(5) or "0"}
+
+
+def reparse(a, run_id):
+    """Rewrites `run_id`'s figures in the CSV from its logs (after a fix to `summary`)."""
+    rows = list(csv.DictReader(open(a.results)))
+    logs = os.path.join(a.work, "logs")
+    for r in rows:
+        if r["run"] == run_id and r["status"] == "ok":
+            err = os.path.join(logs, f"{run_id}-{r['question']}-{r['config']}.err")
+            r.update(summary(open(err).read()))
+    with open(a.results, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in FIELDS})
+
+
 def peer_status(a, config):
     r = subprocess.run([a.spillframe, "cluster", "status", "--config", config],
                        capture_output=True, text=True)
@@ -107,17 +135,22 @@ def main():
     p.add_argument("--report", default="", help="only write the report of this run id")
     p.add_argument("--machine", default="", help="the machine, for the report")
     p.add_argument("--command", default="benches/cluster/run.sh", help="for the report")
+    p.add_argument("--reparse", default="",
+                   help="re-read this run's summaries from its logs into the CSV, then report")
     a = p.parse_args()
     if a.report:
         report(a, a.report)
+        return
+    if a.reparse:
+        reparse(a, a.reparse)
+        report(a, a.reparse)
         return
     os.makedirs(a.work, exist_ok=True)
     logs = os.path.join(a.work, "logs")
     os.makedirs(logs, exist_ok=True)
     config, procs = start_peers(a, os.path.join(a.work, "cluster"))
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-cluster")
-    fields = ["run", "question", "config", "status", "query_s", "wall_s", "cpu_s",
-              "peak_rss", "rows", "spilled", "agrees", "peers", "note"]
+    fields = FIELDS
     new = not os.path.exists(a.results)
     try:
         with open(a.results, "a", newline="") as fh:
@@ -148,10 +181,7 @@ def main():
                            "wall_s": f"{o.wall:.2f}", "cpu_s": f"{o.cpu:.2f}",
                            "peak_rss": o.peak_rss}
                     if o.state == "ok":
-                        m = SUMMARY.search(o.stderr)
-                        if m:
-                            row["query_s"] = m.group(2)
-                            row["spilled"] = m.group(3) or "0 B"
+                        row.update(summary(o.stderr))
                         cs = checksum(out)
                         row["rows"] = cs[0][0] if cs else 0
                         answers[c] = cs
@@ -188,7 +218,7 @@ def report(a, run_id):
         if r["status"] == "ok":
             cell[(r["question"], r["config"])] = (
                 f"{float(r['query_s']):.1f} s, {human(int(r['peak_rss']))} RSS, "
-                f"spilled {r['spilled']}"
+                f"spilled {r['spilled']}, {r.get('evicted') or '?'} evicted"
             )
         else:
             cell[(r["question"], r["config"])] = f"{r['status']}: {r['note'][:80]}"
@@ -199,7 +229,9 @@ def report(a, run_id):
         f"the {a.driver_memory} driver with {a.peers} `spillframe peer` processes on 127.0.0.1 "
         f"offering {a.peer_memory} each (placement: peers before disk). All on the same "
         "machine, sharing its cores. Cells: spillframe's query time, the driver's peak RSS, "
-        "and what it spilled to its local disk."
+        "what it spilled to its local disk (its partition store's evictions and DataFusion's "
+        "own sort and aggregate spills), and how many partitions its store evicted (on the "
+        "cluster, to the peers first)."
         + (f" Machine: {a.machine}." if a.machine else ""),
         "",
         "| question | " + " | ".join(CONFIGS) + " |",
@@ -215,10 +247,6 @@ def report(a, run_id):
     out.append("| **total** | " + " | ".join(
         f"**{totals[c]:.1f} s**" if c in totals else "—" for c in CONFIGS) + " |")
     out.append("")
-    last = [r for r in runs if r["config"] == "cluster" and r["peers"]]
-    if last:
-        out += ["Peers after the last question (`spillframe cluster status`): "
-                f"`{last[-1]['peers']}`", ""]
     out.append("**Answers that differ:** " + ", ".join(
         f"{r['question']} {r['config']}" for r in differs) if differs else
         "Every answer agrees with the 3 GiB process's (rows and per-column checksums).")
