@@ -342,9 +342,10 @@ fn join_buckets_lost_with_a_peer_are_rebuilt_from_their_lineage() {
     let session = Session::builder()
         .ignore_environment()
         .memory_limit_bytes(12 << 20)
-        .target_partitions(2)
-        // Small batches: the result's channels hold a few batches, far from all of them, so
-        // the query waits for this test to read on (and most buckets are still unread).
+        // One bucket runs at a time, and small batches: the result's channels hold a few
+        // batches, far from a bucket's, so the query waits for this test to read on, with
+        // every bucket but the current one unread (the oldest, evicted first, on peers).
+        .target_partitions(1)
         .batch_size(512)
         .force_partitioned(true)
         .remote(cluster.clone())
@@ -362,7 +363,7 @@ fn join_buckets_lost_with_a_peer_are_rebuilt_from_their_lineage() {
         .filter(|i| i.lineage.as_deref().is_some_and(|l| l.contains("bucket")))
         .collect();
     assert!(buckets.iter().all(|i| i.rebuildable), "{buckets:?}");
-    // Two buckets run at a time, so most are still to be read: kill the peer holding most.
+    // Kill the peer holding most of them.
     let mut held = std::collections::BTreeMap::<String, usize>::new();
     for peer in buckets.iter().flat_map(|i| i.peers.iter()) {
         *held.entry(peer.clone()).or_default() += 1;
