@@ -95,6 +95,17 @@ fn one_batch(t: &Table) -> RecordBatch {
     concat_batches(t.schema(), t.batches()).unwrap()
 }
 
+/// Streamed batches as one batch in `id` order (sorted by a session alone).
+fn sorted_by_id(batches: Vec<RecordBatch>) -> RecordBatch {
+    let t = local()
+        .from_batches(batches)
+        .unwrap()
+        .sort(["id"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    one_batch(&t)
+}
+
 /// The four workloads of the comparison, each a whole result in a fixed order.
 fn workloads(session: &Session, input: &Path) -> Vec<(&'static str, RecordBatch)> {
     let cached = session.read_parquet(input).unwrap().cache().unwrap();
@@ -296,13 +307,7 @@ fn a_peer_killed_during_a_query_loses_no_answer() {
     for batch in stream {
         batches.push(batch.unwrap());
     }
-    let have = session
-        .from_batches(batches)
-        .unwrap()
-        .sort(["id"], SortMultipleOptions::default())
-        .collect()
-        .unwrap();
-    assert_eq!(one_batch(&want), one_batch(&have));
+    assert_eq!(one_batch(&want), sorted_by_id(batches));
     assert!(
         !holders(&session).contains(&"b".to_string()),
         "b's partitions were rebuilt elsewhere: {:?}",
@@ -383,13 +388,7 @@ fn join_buckets_lost_with_a_peer_are_rebuilt_from_their_lineage() {
         "{:?}",
         session.store().metrics()
     );
-    let have = local()
-        .from_batches(batches)
-        .unwrap()
-        .sort(["id"], SortMultipleOptions::default())
-        .collect()
-        .unwrap();
-    assert_eq!(one_batch(&want), one_batch(&have));
+    assert_eq!(one_batch(&want), sorted_by_id(batches));
 }
 
 #[test]
