@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "harness"))
 
 import h2o  # noqa: E402
 from docsection import replace_section  # noqa: E402
-from measure import human, run_child  # noqa: E402
+from measure import csv_appender, human, run_child  # noqa: E402
 from run import agree, checksum  # noqa: E402
 
 CONFIGS = ["local-1GiB", "local-3GiB", "cluster"]
@@ -150,13 +150,8 @@ def main():
     os.makedirs(logs, exist_ok=True)
     config, procs = start_peers(a, os.path.join(a.work, "cluster"))
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-cluster")
-    fields = FIELDS
-    new = not os.path.exists(a.results)
     try:
-        with open(a.results, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=fields)
-            if new:
-                w.writeheader()
+        with csv_appender(a.results, FIELDS) as (fh, w):
             turn = 0
             for q in a.questions.split(","):
                 answers = {}

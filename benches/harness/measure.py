@@ -2,6 +2,8 @@
 (wait4's ru_maxrss), optionally inside a cgroup-v1 memory group with a hard cap (root only),
 with a time limit."""
 
+import contextlib
+import csv
 import os
 import re
 import signal
@@ -20,6 +22,19 @@ UNITS = {
     "GiB": 1024**3,
     "TiB": 1024**4,
 }
+
+
+@contextlib.contextmanager
+def csv_appender(path, fields):
+    """A `csv.DictWriter` appending to `path` (the header written when the file is new), and
+    its file, to flush after each row so a killed run keeps what it measured."""
+    new = not os.path.exists(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        if new:
+            w.writeheader()
+        yield fh, w
 
 
 def parse_size(text: str) -> int:

@@ -33,7 +33,7 @@ import sys
 import uuid
 
 import suites
-from measure import Cgroup, human, parse_size, run_child
+from measure import Cgroup, csv_appender, human, parse_size, run_child
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINES = ["spillframe", "datafusion", "duckdb", "polars", "pandas"]
@@ -206,12 +206,7 @@ def main() -> None:
     logs = os.path.join(a.work, "logs")
     os.makedirs(logs, exist_ok=True)
     commit = git_commit()
-    new = not os.path.exists(a.results)
-    os.makedirs(os.path.dirname(os.path.abspath(a.results)), exist_ok=True)
-    with open(a.results, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        if new:
-            w.writeheader()
+    with csv_appender(a.results, FIELDS) as (fh, w):
         turn = 0
         for suite_name in a.suites.split(","):
             suite = suites.SUITES[suite_name]
