@@ -127,9 +127,9 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
                     times[(q, e)] = statistics.median(ok)
                 else:
                     bad = [r for r in mine if r["status"] != "ok"]
-                    status[(q, e)] = bad[0]["status"] if bad else "missing"
-                    if bad and bad[0]["status"] == "skipped":
-                        status[(q, e)] += f" ({bad[0]['note']})"
+                    status[(q, e)] = bad[-1]["status"] if bad else "missing"
+                    if bad and bad[-1]["status"] in ("skipped", "failed") and bad[-1]["note"]:
+                        status[(q, e)] += f" ({bad[-1]['note'][:160]})"
                 for r in mine:
                     rss[e] = max(rss[e], int(r["peak_rss"] or 0))
                     if r["status"] == "ok":
@@ -198,11 +198,20 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
             out.append(f"{e}: not run ({why}).")
             out.append("")
         if status:
-            out.append(
-                "Not finished: "
-                + "; ".join(f"{e} {q}: {s}" for (q, e), s in sorted(status.items()))
-                + "."
-            )
+            # One line per engine, its questions grouped by what happened to them.
+            out.append("Not finished:")
+            out.append("")
+            for e in engines:
+                why = defaultdict(list)
+                for q in questions:
+                    if (q, e) in status:
+                        why[status[(q, e)]].append(q)
+                if why:
+                    out.append(
+                        f"- {e}: "
+                        + "; ".join(f"{', '.join(qs)} {s}" for s, qs in why.items())
+                        + "."
+                    )
             out.append("")
         differs = [r for r in checks if r["status"] == "differs"]
         if checks:

@@ -167,6 +167,21 @@ def earlier_failures(results, run, suite, size):
     return out
 
 
+def failure_note(text):
+    """The line of a failed engine's output that says why: the last one naming an error (a
+    Python exception, a Rust error or panic), else the last line; then the lines after it,
+    up to 300 characters in all, joined with " | "."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    at = len(lines) - 1
+    for i in range(len(lines) - 1, -1, -1):
+        if re.search(r"Error|Exception|error:|panicked", lines[i]):
+            at = i
+            break
+    return " | ".join(lines[at:])[:300]
+
+
 def give_up(given_up, answered, engine, question, status):
     """Records one run's outcome. An engine killed for memory or time before it answered any
     question of the suite (it cannot even hold the tables, as pandas at 1e8 rows) is not run
@@ -297,8 +312,7 @@ def main() -> None:
                                 row["status"] = "failed"
                                 row["note"] = f"answer unreadable: {e}"
                         else:
-                            tail = (o.stderr.strip() or o.stdout.strip())[-300:]
-                            row["note"] = tail.replace("\n", " | ")
+                            row["note"] = failure_note(o.stderr.strip() or o.stdout.strip())
                         give_up(given_up, answered, engine, q, row["status"])
                         w.writerow({k: v for k, v in row.items() if k in FIELDS})
                         fh.flush()
