@@ -7,7 +7,7 @@
 The section sits between the markers `<!-- side-by-side:start -->` and
 `<!-- side-by-side:end -->` (added at the end of the file if missing). For every suite and
 size (and cap) of the given runs: a table of query seconds per question and engine (median
-over repeats), totals over the questions every engine answered, spillframe's ratio to each
+over repeats), totals over the questions every answering engine answered, spillframe's ratio to each
 engine, peak memory, CPU time, and whether the answers agreed; then a PNG plot.
 """
 
@@ -83,16 +83,18 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
         "**Times are the engine's own query time**: from the start of the query to the answer "
         "written to Parquet, reading the input files included; process start-up and Python "
         "imports are not. `—` marks a run that did not finish (the table under it says why).",
-        "- Totals are over the questions every engine answered; the ratio row is spillframe's "
+        "- Totals are over the questions answered by every engine that answered any (an "
+        "engine killed on all of them shows —); the ratio row is spillframe's "
         "total divided by each engine's over the questions both answered (their number in "
         "brackets; below 1.00× means spillframe was faster).",
     ]
     if run_note:
         out.append(f"- {run_note}")
     out.append("")
+    # A run's limit: rows recorded without one (an engine not run) take the run's.
     limit_of = {}
     for r in rows:
-        if r["repeat"] != "check":
+        if r["repeat"] != "check" and r["limit"]:
             limit_of.setdefault(r["run"], r["limit"])
     # Tables in the order their runs were made.
     groups = defaultdict(list)
@@ -103,7 +105,8 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
         checks = [r for r in rs if r["repeat"] == "check"]
         if not runs:
             continue
-        size, cap = runs[0]["size"], runs[0]["cap"]
+        size = runs[0]["size"]
+        cap = next((r["cap"] for r in runs if r["cap"]), "")
         # Engines the suite has no version for: one line, not a column of dashes.
         not_run = {}
         for r in runs:
@@ -166,13 +169,16 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
                 t = times.get((q, e))
                 cells.append(f"{t:.2f}" if t is not None else "—")
             out.append(f"| {q} | " + " | ".join(cells) + " |")
-        common = [q for q in questions if all((q, e) in times for e in engines)]
-        totals = {e: sum(times[(q, e)] for q in common) for e in engines}
-        out.append(
-            f"| **total** ({len(common)} of {len(questions)}) | "
-            + " | ".join(f"**{totals[e]:.2f}**" for e in engines)
-            + " |"
-        )
+        # An engine that answered nothing (killed on every question) would empty the total.
+        answering = [e for e in engines if any((q, e) in times for q in questions)]
+        common = [q for q in questions if all((q, e) in times for e in answering)]
+        totals = {e: sum(times[(q, e)] for q in common) for e in answering}
+        if common:
+            out.append(
+                f"| **total** ({len(common)} of {len(questions)}) | "
+                + " | ".join(f"**{totals[e]:.2f}**" if e in totals else "—" for e in engines)
+                + " |"
+            )
         # spillframe against each engine over the questions both answered (so that one
         # engine's failure does not hide the others' comparison).
         pair = {}
