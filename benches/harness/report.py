@@ -91,7 +91,8 @@ def section(rows, plots_dir, doc_dir, machine, versions, command, run_note=""):
     if run_note:
         out.append(f"- {run_note}")
     out.append("")
-    # A run's limit: rows recorded without one (an engine not run) take the run's.
+    # A run's limit: rows that recorded none (an engine not run, before run.py wrote the
+    # limit on every row) take the run's.
     limit_of = {}
     for r in rows:
         if r["repeat"] != "check" and r["limit"]:

@@ -104,7 +104,7 @@ def checksum(path):
     con.execute("SET threads = 2")
     con.execute(f"SET temp_directory = '{os.path.dirname(os.path.abspath(path))}/checksum.tmp'")
     exprs, numeric = ["count(*)"], []
-    for i, f in enumerate(schema):
+    for f in schema:
         c = '"' + f.name.replace('"', '""') + '"'
         num = pt.is_integer(f.type) or pt.is_floating(f.type) or pt.is_decimal(f.type)
         numeric.append(num)
@@ -155,16 +155,17 @@ def git_commit():
         return ""
 
 
-def earlier_failures(results, run, suite, size):
-    """Engines given up on in this run (resumed under the same id) for this suite and size:
-    {engine: "oom-killed on j1"} (see `give_up`)."""
-    out, answered = {}, set()
+def earlier_outcomes(results, run, suite, size):
+    """What earlier calls of this run (resumed under the same id) recorded for this suite and
+    size, as `give_up` keeps it: ({engine: "oom-killed on j1"} given up on, {engines that
+    answered a question})."""
+    given_up, answered = {}, set()
     if os.path.exists(results):
         with open(results) as fh:
             for r in csv.DictReader(fh):
                 if (r["run"], r["suite"], r["size"]) == (run, suite, size):
-                    give_up(out, answered, r["engine"], r["question"], r["status"])
-    return out
+                    give_up(given_up, answered, r["engine"], r["question"], r["status"])
+    return given_up, answered
 
 
 def failure_note(text):
@@ -226,23 +227,26 @@ def main() -> None:
         for suite_name in a.suites.split(","):
             suite = suites.SUITES[suite_name]
             data = os.path.join(a.data, f"{suite.data_dir}-{a.size}")
-            # An engine killed for memory or time on one question of a suite is not run on
-            # the suite's later questions at this size (as the db-benchmark does): they
-            # read the same tables, and each such failure costs up to the timeout.
-            given_up = earlier_failures(a.results, a.run, suite_name, a.size)
-            answered = set()
+            given_up, answered = earlier_outcomes(a.results, a.run, suite_name, a.size)
+
+            def row_of(engine, q, rep, **fields):
+                """A CSV row: what every row records, then `fields`."""
+                return {
+                    "run": a.run, "date": datetime.date.today().isoformat(),
+                    "commit": commit, "suite": suite_name, "size": a.size,
+                    "engine": engine, "question": q, "repeat": rep, "limit": a.limit,
+                    "cap": a.cap, "threads": a.threads, "warm": int(a.warm), **fields,
+                }
+
             for q in suite.questions:
                 if only and q not in only:
                     continue
                 answers = {}
                 for engine in engines:
                     if engine in suite.not_run:
-                        w.writerow({
-                            "run": a.run, "date": datetime.date.today().isoformat(),
-                            "commit": commit, "suite": suite_name, "size": a.size,
-                            "engine": engine, "question": q, "repeat": 0,
-                            "status": "not-run", "note": suite.not_run[engine],
-                        })
+                        w.writerow(row_of(
+                            engine, q, 0, status="not-run", note=suite.not_run[engine]
+                        ))
                 runnable = [e for e in engines if e not in suite.not_run]
                 for rep in range(a.repeat):
                     # Engines take turns going first, to spread the machine's drift.
@@ -251,14 +255,10 @@ def main() -> None:
                     turn += 1
                     for engine in order:
                         if engine in given_up:
-                            w.writerow({
-                                "run": a.run, "date": datetime.date.today().isoformat(),
-                                "commit": commit, "suite": suite_name, "size": a.size,
-                                "engine": engine, "question": q, "repeat": rep,
-                                "status": "skipped", "limit": a.limit, "cap": a.cap,
-                                "threads": a.threads, "warm": int(a.warm),
-                                "note": f"not run after {given_up[engine]}",
-                            })
+                            w.writerow(row_of(
+                                engine, q, rep, status="skipped",
+                                note=f"not run after {given_up[engine]}",
+                            ))
                             print(f"{suite_name:12} {a.size:5} {q:4} {engine:10} skipped "
                                   f"(after {given_up[engine]})", flush=True)
                             continue
@@ -276,25 +276,14 @@ def main() -> None:
                             timeout=a.timeout,
                             env=env,
                         )
-                        row = {
-                            "run": a.run,
-                            "date": datetime.date.today().isoformat(),
-                            "commit": commit,
-                            "suite": suite_name,
-                            "size": a.size,
-                            "engine": engine,
-                            "question": q,
-                            "repeat": rep,
-                            "status": o.state,
-                            "wall_s": f"{o.wall:.3f}",
-                            "cpu_s": f"{o.cpu:.3f}",
-                            "peak_rss": o.peak_rss,
-                            "cgroup_peak": o.cgroup_peak or "",
-                            "limit": a.limit,
-                            "cap": a.cap,
-                            "threads": a.threads,
-                            "warm": int(a.warm),
-                        }
+                        row = row_of(
+                            engine, q, rep,
+                            status=o.state,
+                            wall_s=f"{o.wall:.3f}",
+                            cpu_s=f"{o.cpu:.3f}",
+                            peak_rss=o.peak_rss,
+                            cgroup_peak=o.cgroup_peak or "",
+                        )
                         if o.state == "ok":
                             if engine == "spillframe":
                                 m = SUMMARY.search(o.stderr)
