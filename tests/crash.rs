@@ -1,5 +1,6 @@
 //! A process killed in the middle of a spilling query leaves its spill directory behind; the
-//! next session on the same base directory removes it.
+//! next session on the same base directory removes it. SIGINT and SIGTERM remove it at once,
+//! with the staged output file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -83,4 +84,89 @@ fn the_spill_directory_of_a_killed_process_is_swept_at_the_next_start() {
         assert!(!d.exists(), "{} was not swept", d.display());
     }
     assert!(session.spill_dir().exists());
+}
+
+/// Entries of `dir` whose names start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigint_and_sigterm_remove_the_spill_directory_and_the_staged_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = crate::common::gen_groupby("1e6", &dir.path().join("g"));
+    for signal in ["INT", "TERM"] {
+        let base = dir.path().join(format!("spill-{signal}"));
+        let out_dir = dir.path().join(format!("out-{signal}"));
+        std::fs::create_dir(&out_dir).unwrap();
+        let out = out_dir.join("out.parquet");
+        std::fs::write(&out, "precious").unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spillframe"))
+            .args([
+                "sql",
+                "SELECT a.id3, a.v1, b.v2 FROM x a JOIN x b ON a.id3 = b.id3",
+                "-t",
+                &table,
+                "--memory-limit",
+                "16MiB",
+                "--out",
+            ])
+            .arg(&out)
+            .arg("--spill-dir")
+            .arg(&base)
+            .env_remove("SPILLFRAME_CONFIG")
+            .env_remove("SPILLFRAME_MEMORY_LIMIT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while spilling_dirs(&base).is_empty() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("SIG{signal}: the query ended ({status}) before it spilled");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "SIG{signal}: no spill file within 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let waited = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if waited.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("SIG{signal}: the process did not exit within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(130), "SIG{signal}: {status}");
+        assert!(
+            named(&base, "spillframe-").is_empty(),
+            "SIG{signal} left spill directories: {:?}",
+            named(&base, "spillframe-")
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), b"precious", "SIG{signal}");
+        assert_eq!(
+            named(&out_dir, ""),
+            vec![out.clone()],
+            "SIG{signal} left staging files"
+        );
+    }
 }

@@ -1,8 +1,11 @@
-//! Integration tests of the whole system: the command line, data generation and the demo.
+//! Integration tests of the whole system: the command line, data generation, the demo and the
+//! differential SQL corpus (`tests/sql`, run in every mode).
 
+mod bad_input;
 mod cli;
 mod cluster;
 mod common;
+mod corpus;
 mod crash;
 mod datagen;
 mod demo;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use bytesize::ByteSize;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext, displayable};
@@ -74,6 +76,11 @@ pub struct Query {
     rows_total: Option<u64>,
     sources: Vec<std::path::PathBuf>,
     store_before: parking_lot::Mutex<spillframe_spill::StoreMetrics>,
+    /// For a write: the staging file, moved over the target when the run succeeds.
+    output: Option<crate::output::StagedOutput>,
+    /// Whether a CSV file is read in byte ranges by several partitions: the CSV reader's line
+    /// numbers then count from the start of a range, not of the file.
+    csv_in_ranges: bool,
 }
 
 impl Query {
@@ -84,14 +91,29 @@ impl Query {
         sources: Vec<std::path::PathBuf>,
     ) -> Query {
         let rows_total = input_rows_total(&plan);
+        let scanned = scanned_files(&plan);
+        // A SQL query's frame knows no files; its plan's scans do.
+        let sources = if sources.is_empty() {
+            scanned.files
+        } else {
+            sources
+        };
         Query {
             session,
             plan,
             task_ctx,
             rows_total,
             sources,
+            csv_in_ranges: scanned.csv_in_ranges,
             store_before: Default::default(),
+            output: None,
         }
+    }
+
+    /// A write query, whose plan writes to `output`'s staging file.
+    pub(crate) fn with_output(mut self, output: crate::output::StagedOutput) -> Query {
+        self.output = Some(output);
+        self
     }
 
     /// The physical plan.
@@ -138,9 +160,21 @@ impl Query {
     /// Async form of [`run`](Self::run).
     pub async fn run_async(&self) -> Result<(Vec<RecordBatch>, QueryMetrics)> {
         let started = self.start();
-        let batches = datafusion::physical_plan::collect(self.plan.clone(), self.task_ctx.clone())
+        let result = datafusion::physical_plan::collect(self.plan.clone(), self.task_ctx.clone())
             .await
-            .map_err(|e| self.execution_error(e))?;
+            .map_err(|e| self.execution_error(e));
+        let batches = match (result, &self.output) {
+            (Ok(b), Some(out)) => {
+                out.commit()?;
+                b
+            }
+            (Ok(b), None) => b,
+            (Err(e), Some(out)) => {
+                out.abandon();
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        };
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         Ok((batches, self.metrics(rows, started.elapsed())))
     }
@@ -187,6 +221,11 @@ impl Query {
                 | D::ObjectStore(..)
                 | D::External(..)
         );
+        let e = if self.csv_in_ranges {
+            without_range_line_number(e)
+        } else {
+            e
+        };
         if reading && !self.sources.is_empty() {
             crate::source::with_file_context(e, &self.sources)
         } else {
@@ -199,6 +238,69 @@ fn visit_all(plan: &Arc<dyn ExecutionPlan>, f: &mut dyn FnMut(&Arc<dyn Execution
     f(plan);
     for child in plan.children() {
         visit_all(child, f);
+    }
+}
+
+/// The files a plan's scans read.
+struct Scanned {
+    files: Vec<std::path::PathBuf>,
+    csv_in_ranges: bool,
+}
+
+fn scanned_files(plan: &Arc<dyn ExecutionPlan>) -> Scanned {
+    let mut out = Scanned {
+        files: Vec::new(),
+        csv_in_ranges: false,
+    };
+    visit_all(plan, &mut |node| {
+        let Some(config) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return;
+        };
+        let csv = config.file_source().file_type() == "csv";
+        for file in config.file_groups.iter().flat_map(|g| g.iter()) {
+            out.csv_in_ranges |= csv && file.range.as_ref().is_some_and(|r| r.start > 0);
+            let path = std::path::PathBuf::from(format!("/{}", file.object_meta.location));
+            if !out.files.contains(&path) {
+                out.files.push(path);
+            }
+        }
+    });
+    out
+}
+
+/// The CSV reader's "for line N" counts from the start of the byte range a partition reads,
+/// so with ranges it names the wrong line; the number is dropped rather than mislead.
+fn without_range_line_number(
+    e: datafusion::error::DataFusionError,
+) -> datafusion::error::DataFusionError {
+    use arrow::error::ArrowError;
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::ArrowError(err, bt) => match *err {
+            ArrowError::CsvError(msg) if msg.contains(" for line ") => {
+                let fixed = match msg.split_once(" for line ") {
+                    Some((head, tail)) => {
+                        let rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+                        format!(
+                            "{head}{rest} (at an unknown line: the file is read in parallel \
+                             byte ranges; with --target-partitions 1 the line is named)"
+                        )
+                    }
+                    None => msg,
+                };
+                D::ArrowError(Box::new(ArrowError::CsvError(fixed)), bt)
+            }
+            other => D::ArrowError(Box::new(other), bt),
+        },
+        D::Context(ctx, inner) => D::Context(ctx, Box::new(without_range_line_number(*inner))),
+        D::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
+            Ok(inner) => without_range_line_number(inner),
+            Err(shared) => D::Shared(shared),
+        },
+        other => other,
     }
 }
 

@@ -617,6 +617,9 @@ impl LazyFrame {
     }
 
     /// Writes in `format`; the planned write can be watched through [`Query::progress`].
+    ///
+    /// The output goes to a hidden staging file beside `path`, moved over `path` only when
+    /// the run succeeds: a failed or interrupted write leaves an existing file as it was.
     pub fn write_query(&self, format: FileFormat, path: &Path) -> Result<Query> {
         let df = self.datafusion_frame()?;
         let file_type = match format {
@@ -635,12 +638,13 @@ impl LazyFrame {
         }
         let target = std::path::absolute(path)
             .map_err(|e| Error::io("cannot resolve output path", path, e))?;
+        let staged = crate::output::StagedOutput::create(&target)?;
         let mut options = HashMap::new();
         options.insert("single_file_output".to_string(), "true".to_string());
         let (state, plan) = df.into_parts();
         let plan = LogicalPlanBuilder::copy_to(
             plan,
-            target.to_string_lossy().into_owned(),
+            staged.staging().to_string_lossy().into_owned(),
             file_type,
             options,
             vec![],
@@ -651,7 +655,7 @@ impl LazyFrame {
             Ok(DataFrame::new(state, plan)),
             self.sources.to_vec(),
         );
-        write.query()
+        Ok(write.query()?.with_output(staged))
     }
 
     fn write(&self, format: FileFormat, path: &Path) -> Result<QueryMetrics> {

@@ -17,7 +17,9 @@
 //! - [`remote`]: the engine's side of a cluster: fragments that run where partitions live,
 //!   and the connector that turns a `cluster.toml` into the store's remote tier;
 //! - [`jobs`]: user functions over partitions and batches (`map_partitions`, `map_batches`,
-//!   `parallelize`), PiCloud-style `call`/`map`, and job handles with progress and cancel.
+//!   `parallelize`), PiCloud-style `call`/`map`, and job handles with progress and cancel;
+//! - `testing` (feature `testing`, for tests only): a remote tier of in-process peers that
+//!   runs fragments and functions through [`remote`] as a cluster peer would.
 //!
 //! ```
 //! use spillframe_engine::prelude::*;
@@ -39,12 +41,15 @@ pub mod exec;
 pub mod expr;
 pub mod frame;
 pub mod jobs;
+mod output;
 pub mod partitioned;
 pub mod remote;
 pub mod session;
 pub mod source;
 pub mod stored;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::Settings;
 pub use error::{Error, Result};

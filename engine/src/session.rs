@@ -29,6 +29,9 @@ use crate::table::Table;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 
+/// The most partitions a session may split work into: each gets a runtime worker thread.
+pub const MAX_TARGET_PARTITIONS: usize = 1024;
+
 /// A spillframe session: where data is read, planned and executed under one memory limit.
 ///
 /// `Session` is cheap to clone; clones share everything. The spill directory is removed when
@@ -230,7 +233,31 @@ impl SessionBuilder {
                     reason: "the limit must be greater than zero".into(),
                 });
             }
-            MemoryLimit::Bytes(b) => b,
+            MemoryLimit::Bytes(b) => {
+                let machine = MachineMemory::detect()?;
+                if b > machine.physical {
+                    return Err(Error::Setting {
+                        setting: "memory_limit".into(),
+                        value: bytesize::ByteSize(b).to_string(),
+                        origin: builder.into(),
+                        reason: format!(
+                            "it is more than this machine's {} of memory, so spilling would \
+                             start only after the system ran out; give a smaller size or a \
+                             fraction such as 50%",
+                            bytesize::ByteSize(machine.physical)
+                        ),
+                    });
+                }
+                if b > machine.usable() {
+                    tracing::warn!(
+                        "memory_limit {} is more than the {} this process may use (cgroup \
+                         limit); the system may kill it before it spills",
+                        bytesize::ByteSize(b),
+                        bytesize::ByteSize(machine.usable())
+                    );
+                }
+                b
+            }
             fraction => fraction.resolve(MachineMemory::detect()?.usable()),
         };
         let count = |name: &str, v: Option<usize>, default: usize| -> Result<usize> {
@@ -246,6 +273,19 @@ impl SessionBuilder {
             }
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Some(n) = layered.target_partitions
+            && n > MAX_TARGET_PARTITIONS
+        {
+            return Err(Error::Setting {
+                setting: "target_partitions".into(),
+                value: n.to_string(),
+                origin: builder.into(),
+                reason: format!(
+                    "at most {MAX_TARGET_PARTITIONS} partitions are allowed (this machine has \
+                     {cores} cores; the default is one partition per core)"
+                ),
+            });
+        }
         Ok(SessionSettings {
             memory_limit,
             memory_limit_source,

@@ -47,6 +47,8 @@ pub struct SpillDir {
     path: PathBuf,
     /// Held open (and locked) for the directory's lifetime.
     lock: Option<File>,
+    /// Removes the directory if a signal stops the process.
+    _on_signal: crate::cleanup::Registration,
 }
 
 impl SpillDir {
@@ -92,6 +94,7 @@ impl SpillDir {
         tracing::debug!(path = %path.display(), "created spill directory");
         Ok((
             SpillDir {
+                _on_signal: crate::cleanup::register(&path, crate::cleanup::Kind::Dir),
                 path,
                 lock: Some(lock),
             },

@@ -77,6 +77,9 @@ impl FromStr for MemoryLimit {
         if text.is_empty() {
             return Err(invalid("it is empty"));
         }
+        if text.starts_with('-') {
+            return Err(invalid("a memory limit cannot be negative"));
+        }
         let fraction = if let Some(pct) = text.strip_suffix('%') {
             let v: f64 = pct
                 .trim()
@@ -103,6 +106,10 @@ impl FromStr for MemoryLimit {
         })?;
         if bytes.0 == 0 {
             return Err(invalid("the limit must be greater than zero"));
+        }
+        // ByteSize saturates what does not fit in 64 bits.
+        if bytes.0 >= 1 << 62 {
+            return Err(invalid("it is larger than any machine's memory"));
         }
         Ok(MemoryLimit::Bytes(bytes.0))
     }

@@ -12,11 +12,14 @@
 //!   the [`DiskBudget`] that caps the bytes a session may spill.
 //! - [`store`]: the [`PartitionStore`] of materialised partitions, which evicts the least
 //!   recently used ones to spill files (or to peers) when memory runs short.
+//! - [`cleanup`]: spill directories and staged output files to remove if a signal stops the
+//!   process before their owners can.
 //! - [`remote`]: the [`RemoteTier`] trait through which the store places partitions beyond
 //!   this machine; the cluster crate implements it.
 //!
 //! The engine crate builds a DataFusion runtime from these pieces.
 
+pub mod cleanup;
 pub mod dir;
 pub mod error;
 pub mod file;

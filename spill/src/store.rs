@@ -743,7 +743,10 @@ impl PartitionStore {
         let mut chosen = first.memory_bytes.load(Ordering::Relaxed);
         let mut victims = vec![Arc::clone(&first)];
         if chosen < target {
-            let mut others: Vec<Arc<Slot>> = self
+            // Each partition's last use is read once: other threads touch partitions while
+            // this sorts, and a key that changes mid-sort breaks the sort's total order (the
+            // standard library panics on that).
+            let mut others: Vec<(u64, Arc<Slot>)> = self
                 .inner
                 .slots
                 .lock()
@@ -753,10 +756,10 @@ impl PartitionStore {
                         && s.memory_bytes.load(Ordering::Relaxed) > 0
                         && (Arc::ptr_eq(&s.schema, &first.schema) || s.schema == first.schema)
                 })
-                .cloned()
+                .map(|s| (s.last_used.load(Ordering::Relaxed), Arc::clone(s)))
                 .collect();
-            others.sort_by_key(|s| s.last_used.load(Ordering::Relaxed));
-            for s in others {
+            others.sort_by_key(|(used, _)| *used);
+            for (_, s) in others {
                 if chosen >= target {
                     break;
                 }

@@ -179,8 +179,29 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
+/// On SIGINT or SIGTERM, removes this process's spill directories and staged output files
+/// (see `spillframe_spill::cleanup`), then exits with code 130. Without it the signal would
+/// end the process with its files in place until the next start's sweep. Installed for the
+/// commands that spill or write; `peer` handles Ctrl-C itself.
+fn remove_temporaries_on_signal() {
+    let installed = ctrlc::set_handler(|| {
+        let removed = spillframe_spill::cleanup::remove_all();
+        eprintln!("interrupted; removed {removed} temporary paths");
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        tracing::warn!("cannot install the signal handler that removes spill files: {e}");
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    if matches!(
+        cli.command,
+        Command::Sql(_) | Command::Gen(_) | Command::Demo(_)
+    ) {
+        remove_temporaries_on_signal();
+    }
     match cli.command {
         Command::Sql(args) => sql::run(args),
         Command::Gen(cmd) => generate::run(cmd),

@@ -16,6 +16,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode as _, TreeNodeRecursion};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::scalar_subquery::ScalarSubqueryExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
@@ -37,13 +38,34 @@ use crate::stored::{StoreScanExec, StoredPartitions};
 pub struct FragmentRule;
 
 impl FragmentRule {
-    /// Whether `node` works on each input partition alone, batch by batch.
+    /// Whether `node` works on each input partition alone, batch by batch, and can travel
+    /// alone: an expression that reads a scalar subquery's result needs the subquery's
+    /// `ScalarSubqueryExec` around it, which stays on the driver.
     fn partition_local(node: &Arc<dyn ExecutionPlan>) -> bool {
-        node.is::<FilterExec>()
-            || node.is::<ProjectionExec>()
-            || node
-                .downcast_ref::<AggregateExec>()
-                .is_some_and(|a| *a.mode() == AggregateMode::Partial)
+        let exprs: Vec<Arc<dyn PhysicalExpr>> = if let Some(f) = node.downcast_ref::<FilterExec>() {
+            vec![Arc::clone(f.predicate())]
+        } else if let Some(p) = node.downcast_ref::<ProjectionExec>() {
+            p.expr().iter().map(|e| Arc::clone(&e.expr)).collect()
+        } else if let Some(a) = node
+            .downcast_ref::<AggregateExec>()
+            .filter(|a| *a.mode() == AggregateMode::Partial)
+        {
+            let mut v: Vec<_> = a
+                .group_expr()
+                .expr()
+                .iter()
+                .map(|(e, _)| Arc::clone(e))
+                .collect();
+            v.extend(a.aggr_expr().iter().flat_map(|f| f.expressions()));
+            v.extend(a.filter_expr().iter().flatten().cloned());
+            v
+        } else {
+            return false;
+        };
+        !exprs.iter().any(|e| {
+            e.exists(|x| Ok(x.is::<ScalarSubqueryExpr>()))
+                .unwrap_or(true)
+        })
     }
 }
 
