@@ -84,15 +84,16 @@ impl PeerOptions {
             };
             *slot = Some(value);
         }
-        let cluster = match cluster.or_else(|| std::env::var("SPILLFRAME_CLUSTER").ok()) {
-            Some(c) => PathBuf::from(c),
-            None => {
-                return Err(Error::argument(
-                    "--config",
-                    "missing: pass the cluster file, or set SPILLFRAME_CLUSTER",
-                ));
-            }
-        };
+        let cluster =
+            match cluster.or_else(|| std::env::var(spillframe_engine::config::CLUSTER_ENV).ok()) {
+                Some(c) => PathBuf::from(c),
+                None => {
+                    return Err(Error::argument(
+                        "--config",
+                        "missing: pass the cluster file, or set SPILLFRAME_CLUSTER",
+                    ));
+                }
+            };
         let name = name.ok_or_else(|| {
             Error::argument("--name", "missing: which peer of the cluster file this is")
         })?;

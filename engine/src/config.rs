@@ -233,23 +233,15 @@ pub(crate) fn parse_count(setting: &str, value: &str, origin: &str) -> Result<us
     }
 }
 
-/// Parses a size in bytes ("10GiB", "500MB", "1048576").
+/// Parses a size in bytes ("10GiB", "500MB", "1048576") with the spill crate's parser, and
+/// names the setting when it is wrong.
 pub(crate) fn parse_size(setting: &str, value: &str, origin: &str) -> Result<u64> {
-    match value.trim().parse::<bytesize::ByteSize>() {
-        Ok(b) if b.0 > 0 => Ok(b.0),
-        Ok(_) => Err(Error::Setting {
-            setting: setting.to_string(),
-            value: value.to_string(),
-            origin: origin.to_string(),
-            reason: "the size must be greater than zero".into(),
-        }),
-        Err(e) => Err(Error::Setting {
-            setting: setting.to_string(),
-            value: value.to_string(),
-            origin: origin.to_string(),
-            reason: format!("{e}; expected a size such as '10GiB'"),
-        }),
-    }
+    spillframe_spill::parse_size(value).map_err(|reason| Error::Setting {
+        setting: setting.to_string(),
+        value: value.to_string(),
+        origin: origin.to_string(),
+        reason,
+    })
 }
 
 fn parse_compression(value: &str, origin: &str) -> Result<Compression> {

@@ -93,6 +93,18 @@ pub enum Error {
         "spilling stopped at the cap on spill files (setting `max_spill`); raise the cap or the memory limit ({0})"
     )]
     SpillCapReached(String),
+    /// The disk ran out of space while a query ran: the spill directory's disk (or, for a
+    /// write, the output's).
+    #[error(
+        "no space left on the disk of the spill directory '{dir}'{output}; free space, set \
+         `spill_dir` to a larger disk, or cap spilling with `max_spill`"
+    )]
+    DiskFull {
+        /// The session's spill directory.
+        dir: PathBuf,
+        /// ` or of the output 'FILE'` for a write, empty otherwise.
+        output: String,
+    },
     /// The session's runtime could not be started.
     #[error("cannot start the execution runtime: {0}")]
     Runtime(String),
@@ -148,7 +160,10 @@ impl From<DataFusionError> for Error {
                 },
             },
             DataFusionError::ResourcesExhausted(msg) if is_disk_cap_message(&msg) => {
-                Error::SpillCapReached(msg)
+                // DataFusion's text ends by naming its own setting, which spillframe sets
+                // from `max_spill`; only the first sentence is kept.
+                let first = msg.split(". Please").next().unwrap_or(&msg);
+                Error::SpillCapReached(first.trim_end_matches('.').to_string())
             }
             other => Error::DataFusion(Arc::new(other)),
         }

@@ -213,6 +213,16 @@ impl Query {
     /// An execution error, with the source files named when reading them failed.
     fn execution_error(&self, e: datafusion::error::DataFusionError) -> Error {
         use datafusion::error::DataFusionError as D;
+        if is_no_space(&e) {
+            return Error::DiskFull {
+                dir: self.session.spill_dir().to_path_buf(),
+                output: self
+                    .output
+                    .as_ref()
+                    .map(|o| format!(" or of the output '{}'", o.target().display()))
+                    .unwrap_or_default(),
+            };
+        }
         let reading = matches!(
             e.find_root(),
             D::ArrowError(..)
@@ -239,6 +249,35 @@ fn visit_all(plan: &Arc<dyn ExecutionPlan>, f: &mut dyn FnMut(&Arc<dyn Execution
     for child in plan.children() {
         visit_all(child, f);
     }
+}
+
+/// Whether an error comes from a write that found the disk full (ENOSPC), through any of the
+/// layers DataFusion and Arrow wrap I/O errors in.
+fn is_no_space(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    const ENOSPC: i32 = 28;
+    let io_full = |io: &std::io::Error| io.raw_os_error() == Some(ENOSPC);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io_full(io)
+        {
+            return true;
+        }
+        if let Some(D::IoError(io)) = err.downcast_ref::<D>()
+            && io_full(io)
+        {
+            return true;
+        }
+        if let Some(arrow::error::ArrowError::IoError(_, io)) =
+            err.downcast_ref::<arrow::error::ArrowError>()
+            && io_full(io)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    e.to_string().contains("No space left on device")
 }
 
 /// The files a plan's scans read.

@@ -68,6 +68,11 @@ impl StagedOutput {
         })
     }
 
+    /// The file the write is for.
+    pub(crate) fn target(&self) -> &Path {
+        &self.target
+    }
+
     /// Where the query writes.
     pub(crate) fn staging(&self) -> &Path {
         &self.staging

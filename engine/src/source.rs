@@ -68,7 +68,8 @@ impl FileFormat {
         })
     }
 
-    fn from_extension(path: &Path) -> Option<FileFormat> {
+    /// The format a path's extension names, if any (the one table of extensions).
+    pub fn from_extension(path: &Path) -> Option<FileFormat> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         [
             FileFormat::Parquet,

@@ -456,6 +456,24 @@ fn fails_cleanly_then_works(builder: spillframe_engine::SessionBuilder, expected
 fn reaching_the_spill_cap_is_an_error_and_the_session_stays_usable() {
     // The error names the setting.
     fails_cleanly_then_works(Session::builder().max_spill(256 << 10), &["max_spill"]);
+    // In spillframe's terms only: not DataFusion's setting, which users cannot set.
+    let s = Session::builder()
+        .max_spill(256 << 10)
+        .memory_limit_bytes(TIGHT_LIMIT)
+        .target_partitions(3)
+        .ignore_environment()
+        .build()
+        .unwrap();
+    register(&s);
+    let msg = s
+        .sql("SELECT l.k, l.v, r.w FROM l JOIN r ON l.k = r.k")
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("max_spill") && !msg.contains("datafusion."),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -566,12 +584,34 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_is_an_error_and_the_session_stays_usable() {
+    // Not a silent pass without the tmpfs: only an explicit opt-out skips it.
     let Some(disk) = SmallDisk::mount("1m") else {
-        eprintln!("skipped: mounting a small tmpfs needs root");
+        assert!(
+            std::env::var_os("SPILLFRAME_TEST_NO_MOUNT").is_some(),
+            "mounting a 1 MiB tmpfs failed: this test needs root (CI runs as root); \
+             set SPILLFRAME_TEST_NO_MOUNT=1 to skip it on purpose"
+        );
+        eprintln!("skipped on purpose (SPILLFRAME_TEST_NO_MOUNT)");
         return;
     };
+    // The error names the spill directory and the setting to change.
+    let dir = disk.dir.path().display().to_string();
     fails_cleanly_then_works(
         Session::builder().spill_dir(disk.dir.path()),
-        &["disk is full", "No space left"],
+        &["disk is full"],
     );
+    let s = Session::builder()
+        .spill_dir(disk.dir.path())
+        .memory_limit_bytes(TIGHT_LIMIT)
+        .target_partitions(3)
+        .ignore_environment()
+        .build()
+        .unwrap();
+    register(&s);
+    let msg = s
+        .sql("SELECT l.k, l.v, r.w FROM l JOIN r ON l.k = r.k")
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains(&dir) && msg.contains("spill_dir"), "{msg}");
 }

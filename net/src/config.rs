@@ -38,8 +38,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The environment variable naming a cluster file.
-pub const CLUSTER_ENV: &str = "SPILLFRAME_CLUSTER";
+/// The environment variable naming the cluster file (the engine's constant).
+pub use spillframe_engine::config::CLUSTER_ENV;
 
 /// The smallest token accepted, in characters.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -382,13 +382,9 @@ impl ClusterConfig {
     }
 }
 
-/// Parses a size such as "1GiB" or "512MB".
+/// Parses a size such as "1GiB" or "512MB" (the spill crate's parser).
 pub(crate) fn parse_size(text: &str) -> std::result::Result<u64, String> {
-    match text.trim().parse::<bytesize::ByteSize>() {
-        Ok(b) if b.0 > 0 => Ok(b.0),
-        Ok(_) => Err("the size must be greater than zero".into()),
-        Err(e) => Err(format!("'{text}': {e}; expected a size such as '1GiB'")),
-    }
+    spillframe_spill::parse_size(text)
 }
 
 /// The dotted name of the key whose value starts at or before byte `at`, from the last

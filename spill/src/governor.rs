@@ -64,6 +64,27 @@ impl fmt::Display for MemoryLimit {
     }
 }
 
+/// Parses a size in bytes: `"10GiB"`, `"512 MB"`, `"1048576"`. The one size parser of
+/// spillframe's settings and cluster file; the error says what is wrong, for the caller to
+/// name the setting.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("'{text}' is negative: a size cannot be negative"));
+    }
+    match t.parse::<ByteSize>() {
+        Ok(b) if b.0 == 0 => Err("the size must be greater than zero".into()),
+        // ByteSize saturates what does not fit in 64 bits.
+        Ok(b) if b.0 >= 1 << 62 => Err(format!(
+            "'{text}' is larger than any machine's memory or disk"
+        )),
+        Ok(b) => Ok(b.0),
+        Err(e) => Err(format!(
+            "'{text}': {e}; expected a size such as '512MiB' or '10GiB'"
+        )),
+    }
+}
+
 impl FromStr for MemoryLimit {
     type Err = Error;
 
@@ -76,9 +97,6 @@ impl FromStr for MemoryLimit {
         };
         if text.is_empty() {
             return Err(invalid("it is empty"));
-        }
-        if text.starts_with('-') {
-            return Err(invalid("a memory limit cannot be negative"));
         }
         let fraction = if let Some(pct) = text.strip_suffix('%') {
             let v: f64 = pct
@@ -99,19 +117,12 @@ impl FromStr for MemoryLimit {
             }
             return Ok(MemoryLimit::Fraction(f));
         }
-        let bytes: ByteSize = text.parse().map_err(|e: String| {
+        let bytes = parse_size(text).map_err(|e| {
             invalid(&format!(
-                "{e}; expected a size such as '512MiB' or '2GB', or a fraction such as '50%'"
+                "{e}; a limit is a size such as '512MiB' or '2GB', or a fraction such as '50%'"
             ))
         })?;
-        if bytes.0 == 0 {
-            return Err(invalid("the limit must be greater than zero"));
-        }
-        // ByteSize saturates what does not fit in 64 bits.
-        if bytes.0 >= 1 << 62 {
-            return Err(invalid("it is larger than any machine's memory"));
-        }
-        Ok(MemoryLimit::Bytes(bytes.0))
+        Ok(MemoryLimit::Bytes(bytes))
     }
 }
 

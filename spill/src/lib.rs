@@ -30,6 +30,8 @@ pub mod store;
 pub use dir::{SpillDir, SweepReport};
 pub use error::{Error, Result};
 pub use file::{Compression, DiskBudget, SpillFile, SpillWriter};
-pub use governor::{DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit};
+pub use governor::{
+    DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit, parse_size,
+};
 pub use remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier, RemoteWork};
 pub use store::{Location, PartitionId, PartitionInfo, PartitionStore, StoreConfig, StoreMetrics};

@@ -39,14 +39,9 @@ pub struct SqlArgs {
 }
 
 fn output_format(path: &std::path::Path) -> Result<FileFormat> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("parquet") | Some("pq") => Ok(FileFormat::Parquet),
-        Some("csv") => Ok(FileFormat::Csv),
-        Some("arrow") | Some("ipc") | Some("feather") => Ok(FileFormat::Ipc),
+    // The engine's table of extensions; JSON is read, not written.
+    match FileFormat::from_extension(path) {
+        Some(f @ (FileFormat::Parquet | FileFormat::Csv | FileFormat::Ipc)) => Ok(f),
         _ => Err(Error::argument(
             "--out",
             format!(

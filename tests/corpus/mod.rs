@@ -33,6 +33,7 @@
 
 mod compare;
 mod modes;
+mod random;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
