@@ -227,8 +227,7 @@ fn read_errors_during_execution_name_the_file_and_no_wrong_line() {
     );
 
     // Parquet damaged in the middle of its data pages.
-    let src =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sql/data/fact.parquet");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sql/data/fact.parquet");
     let bad = dir.path().join("damaged.parquet");
     let mut bytes = std::fs::read(src).unwrap();
     let mid = bytes.len() * 3 / 8;

@@ -5,7 +5,7 @@ use std::process::Command;
 
 /// Runs `spillframe gen h2o-groupby --rows ROWS --out DIR` and returns the table argument
 /// `x=DIR/x.parquet` for `spillframe sql`.
-pub fn gen_groupby(rows: &str, dir: &Path) -> String {
+pub(crate) fn gen_groupby(rows: &str, dir: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_spillframe"))
         .args(["gen", "h2o-groupby", "--rows", rows, "--out"])
         .arg(dir)

@@ -54,7 +54,7 @@ impl AggregateUDFImpl for Product {
 
     fn accumulator(
         &self,
-        acc_args: AccumulatorArgs,
+        acc_args: AccumulatorArgs<'_>,
     ) -> datafusion::common::Result<Box<dyn Accumulator>> {
         let int = acc_args.return_field.data_type() == &DataType::Int64;
         Ok(Box::new(ProductAcc { int, i: 1, f: 1.0 }))
@@ -101,7 +101,7 @@ impl Accumulator for ProductAcc {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of::<Self>()
+        size_of::<Self>()
     }
 
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {

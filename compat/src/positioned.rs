@@ -144,7 +144,7 @@ impl NumberRowsExec {
 }
 
 impl DisplayAs for NumberRowsExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "NumberRowsExec: {POS}")
     }
 }

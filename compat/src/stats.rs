@@ -115,7 +115,7 @@ pub(crate) fn long_table(
         .iter()
         .map(|a| cast(a, &to))
         .collect::<std::result::Result<_, _>>()?;
-    let refs: Vec<&dyn arrow::array::Array> = values.iter().map(|a| a.as_ref()).collect();
+    let refs: Vec<&dyn Array> = values.iter().map(|a| a.as_ref()).collect();
     let value = arrow::compute::concat(&refs)?;
     let column: ArrayRef = Arc::new(StringArray::from_iter_values(names.iter()));
     DataFrame::from_columns(session, vec![("column", column), (value_name, value)])
@@ -314,8 +314,7 @@ impl DataFrame {
                 .iter()
                 .map(|a| cast(a, &to))
                 .collect::<std::result::Result<_, _>>()?;
-            let refs: Vec<&dyn arrow::array::Array> =
-                cast_parts.iter().map(|a| a.as_ref()).collect();
+            let refs: Vec<&dyn Array> = cast_parts.iter().map(|a| a.as_ref()).collect();
             out.push((n.as_str(), arrow::compute::concat(&refs)?));
         }
         DataFrame::from_columns(&self.session, out)
@@ -401,7 +400,7 @@ impl DataFrame {
             Arc::new(StringArray::from_iter_values(cols.iter())) as ArrayRef,
         )];
         for (j, b) in cols.iter().enumerate() {
-            let parts: Vec<&dyn arrow::array::Array> = (0..cols.len())
+            let parts: Vec<&dyn Array> = (0..cols.len())
                 .map(|i| row.column(i * cols.len() + j).as_ref())
                 .collect();
             out.push((b.as_str(), arrow::compute::concat(&parts)?));

@@ -335,7 +335,7 @@ fn without_range_line_number(
             other => D::ArrowError(Box::new(other), bt),
         },
         D::Context(ctx, inner) => D::Context(ctx, Box::new(without_range_line_number(*inner))),
-        D::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
+        D::Shared(shared) => match Arc::try_unwrap(shared) {
             Ok(inner) => without_range_line_number(inner),
             Err(shared) => D::Shared(shared),
         },

@@ -188,7 +188,7 @@ impl StoredPartitions {
         op: impl Fn() -> F,
     ) -> datafusion::common::Result<T>
     where
-        F: std::future::Future<Output = spillframe_spill::Result<T>>,
+        F: Future<Output = spillframe_spill::Result<T>>,
     {
         let retries = self.store.remote().map_or(0, |r| r.retries());
         let mut rebuilt = 0;
@@ -434,7 +434,7 @@ impl StoreScanExec {
 }
 
 impl DisplayAs for StoreScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (rows, bytes) = self.parts.size();
         write!(
             f,

@@ -7,11 +7,11 @@ use arrow::array::Array;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use spillframe_engine::{Session, Table};
 
-pub fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-pub fn data(name: &str) -> String {
+pub(crate) fn data(name: &str) -> String {
     fixtures()
         .join("data")
         .join(name)
@@ -19,7 +19,7 @@ pub fn data(name: &str) -> String {
         .into_owned()
 }
 
-pub fn session() -> Session {
+pub(crate) fn session() -> Session {
     Session::builder()
         .memory_limit_bytes(64 << 20)
         .target_partitions(3)
@@ -29,7 +29,7 @@ pub fn session() -> Session {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub(crate) enum Cell {
     Null,
     Num(f64),
     Text(String),
@@ -71,11 +71,11 @@ fn sort_key(row: &[Cell]) -> String {
 }
 
 /// The table's rows as cells.
-pub fn rows(table: &Table) -> Vec<Vec<Cell>> {
+pub(crate) fn rows(table: &Table) -> Vec<Vec<Cell>> {
     let mut out = Vec::new();
     let opts = FormatOptions::default().with_null("");
     for batch in table.batches() {
-        let fmts: Vec<ArrayFormatter> = batch
+        let fmts: Vec<ArrayFormatter<'_>> = batch
             .columns()
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
@@ -101,7 +101,7 @@ pub fn rows(table: &Table) -> Vec<Vec<Cell>> {
 }
 
 /// The expected CSV's header and rows.
-pub fn expected(name: &str) -> (Vec<String>, Vec<Vec<Cell>>) {
+pub(crate) fn expected(name: &str) -> (Vec<String>, Vec<Vec<Cell>>) {
     let text = std::fs::read_to_string(fixtures().join("expected").join(name)).unwrap();
     let mut lines = text.lines();
     let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
@@ -112,7 +112,7 @@ pub fn expected(name: &str) -> (Vec<String>, Vec<Vec<Cell>>) {
     (header, rows)
 }
 
-pub fn assert_rows(actual: Vec<Vec<Cell>>, expected: Vec<Vec<Cell>>, what: &str) {
+pub(crate) fn assert_rows(actual: Vec<Vec<Cell>>, expected: Vec<Vec<Cell>>, what: &str) {
     assert_eq!(
         actual.len(),
         expected.len(),
@@ -134,14 +134,14 @@ pub fn assert_rows(actual: Vec<Vec<Cell>>, expected: Vec<Vec<Cell>>, what: &str)
 }
 
 /// Asserts the table equals the expected CSV, columns and rows in order.
-pub fn assert_matches(table: &Table, name: &str) {
+pub(crate) fn assert_matches(table: &Table, name: &str) {
     let (header, exp) = expected(name);
     assert_eq!(table.column_names(), header, "{name}: columns differ");
     assert_rows(rows(table), exp, name);
 }
 
 /// Asserts the table equals the expected CSV as a multiset of rows (order ignored).
-pub fn assert_matches_unordered(table: &Table, name: &str) {
+pub(crate) fn assert_matches_unordered(table: &Table, name: &str) {
     let (header, mut exp) = expected(name);
     assert_eq!(table.column_names(), header, "{name}: columns differ");
     let mut act = rows(table);
@@ -151,7 +151,7 @@ pub fn assert_matches_unordered(table: &Table, name: &str) {
 }
 
 /// One column's values as cells.
-pub fn column(table: &Table, name: &str) -> Vec<Cell> {
+pub(crate) fn column(table: &Table, name: &str) -> Vec<Cell> {
     let idx = table
         .column_names()
         .iter()
@@ -160,6 +160,6 @@ pub fn column(table: &Table, name: &str) -> Vec<Cell> {
     rows(table).into_iter().map(|r| r[idx].clone()).collect()
 }
 
-pub fn nums(v: &[f64]) -> Vec<Cell> {
+pub(crate) fn nums(v: &[f64]) -> Vec<Cell> {
     v.iter().map(|f| Cell::Num(*f)).collect()
 }

@@ -168,7 +168,7 @@ fn lines(t: &Table) -> Vec<String> {
     let opts = FormatOptions::default().with_null("∅");
     let mut out = Vec::new();
     for b in t.batches() {
-        let f: Vec<ArrayFormatter> = b
+        let f: Vec<ArrayFormatter<'_>> = b
             .columns()
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())

@@ -1,4 +1,6 @@
 //! The per-partition function shared by the `panda_farm` and `peer_functions` examples.
+// Written as a user would write it (`pub`), though each example includes it as a module.
+#![allow(unreachable_pub)]
 
 use std::sync::Arc;
 

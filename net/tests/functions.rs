@@ -133,7 +133,7 @@ fn session(remote: Option<Arc<Cluster>>) -> Session {
 
 /// 2 peers placing every finished partition at once (`spread`); with `functions`, the peers
 /// run the registry's functions.
-fn two_peers(dir: &std::path::Path, functions: bool) -> (ClusterConfig, Vec<RunningPeer>) {
+fn two_peers(dir: &Path, functions: bool) -> (ClusterConfig, Vec<RunningPeer>) {
     let config = make_cluster(dir, 2, InitTrust::Ca, "256MiB");
     let text = std::fs::read_to_string(&config.path).unwrap().replace(
         "placement = \"peers-before-disk\"",

@@ -108,7 +108,7 @@ fn garbage_and_oversized_frames_close_only_that_connection() {
         assert!(e.to_string().contains("over the limit"), "{e}");
 
         // Raw UDP garbage at the peer's port is dropped by QUIC.
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..20 {
             udp.send_to(&[0x5a; 1200], config.peers[0].addr).unwrap();
         }

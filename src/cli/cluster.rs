@@ -77,7 +77,7 @@ pub struct PeerArgs {
 }
 
 /// Runs `spillframe cluster ...`.
-pub fn run(cmd: ClusterCommand) -> Result<()> {
+pub(super) fn run(cmd: ClusterCommand) -> Result<()> {
     match cmd {
         ClusterCommand::Init(args) => init(args),
         ClusterCommand::Status(args) => status(args),
@@ -119,7 +119,7 @@ fn init(args: InitArgs) -> Result<()> {
 }
 
 /// Runs `spillframe peer` until Ctrl-C.
-pub fn peer(args: PeerArgs) -> Result<()> {
+pub(super) fn peer(args: PeerArgs) -> Result<()> {
     let config = ClusterConfig::load(&args.config)?;
     let peer = RunningPeer::start(&config, &args.name)?;
     let memory = config.peer(&args.name)?.memory;

@@ -54,7 +54,7 @@ pub enum GenCommand {
 }
 
 /// Runs `spillframe gen`.
-pub fn run(cmd: GenCommand) -> Result<()> {
+pub(super) fn run(cmd: GenCommand) -> Result<()> {
     let started = std::time::Instant::now();
     let files = match cmd {
         GenCommand::H2oGroupby {

@@ -142,7 +142,6 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
-/// An error with its causes, "a: b: c", skipping causes already in the message.
 /// The process's peak resident set size in bytes (Linux: `VmHWM` in `/proc/self/status`).
 pub fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -165,6 +164,7 @@ pub fn summary(metrics: &spillframe_engine::QueryMetrics) -> String {
     }
 }
 
+/// An error with its causes, "a: b: c", skipping causes already in the message.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();

@@ -53,7 +53,7 @@ fn output_format(path: &std::path::Path) -> Result<FileFormat> {
 }
 
 /// Runs `spillframe sql`.
-pub fn run(args: SqlArgs) -> Result<()> {
+pub(super) fn run(args: SqlArgs) -> Result<()> {
     let out_format = args.out.as_deref().map(output_format).transpose()?;
     let mut tables = Vec::new();
     for t in &args.tables {

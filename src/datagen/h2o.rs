@@ -186,7 +186,7 @@ pub fn groupby_chunk(spec: &GroupbySpec, chunk: u64, len: usize) -> Result<Recor
 fn write_chunks(
     out: &mut ParquetOut,
     rows: u64,
-    progress: ProgressFn,
+    progress: ProgressFn<'_>,
     make: &(dyn Fn(u64, u64, usize) -> Result<RecordBatch> + Sync),
 ) -> Result<()> {
     let chunks = rows.div_ceil(CHUNK_ROWS as u64);
@@ -218,7 +218,7 @@ fn write_chunks(
 pub fn generate_groupby(
     spec: &GroupbySpec,
     dir: &Path,
-    progress: ProgressFn,
+    progress: ProgressFn<'_>,
 ) -> Result<Vec<GeneratedFile>> {
     spec.validate()?;
     let path = dir.join("x.parquet");
@@ -304,7 +304,7 @@ fn write_join_table(
     value: &str,
     seed: u64,
     stream: u64,
-    progress: ProgressFn,
+    progress: ProgressFn<'_>,
 ) -> Result<GeneratedFile> {
     let rows = keys[0].len() as u64;
     let mut names: Vec<String> = (1..=keys.len()).map(|i| format!("id{i}")).collect();
@@ -347,7 +347,7 @@ fn write_join_table(
 pub fn generate_join(
     spec: &JoinSpec,
     dir: &Path,
-    progress: ProgressFn,
+    progress: ProgressFn<'_>,
 ) -> Result<Vec<GeneratedFile>> {
     if spec.rows < 10 {
         return Err(Error::argument(

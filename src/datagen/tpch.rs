@@ -72,7 +72,7 @@ fn batches(table: &str, sf: f64, part: i32, parts: i32) -> Box<dyn RecordBatchRe
 }
 
 /// Writes every table at scale factor `sf` to `dir/<table>/part-<i>.parquet`.
-pub fn generate(sf: f64, dir: &Path, progress: ProgressFn) -> Result<Vec<GeneratedFile>> {
+pub fn generate(sf: f64, dir: &Path, progress: ProgressFn<'_>) -> Result<Vec<GeneratedFile>> {
     if !(sf > 0.0 && sf <= 1000.0) {
         return Err(Error::argument("--scale", "must be in (0, 1000]"));
     }

@@ -72,7 +72,11 @@ fn tokens(line: &str) -> Vec<String> {
 }
 
 /// Compares actual rows with expected lines; `sorted` compares them as multisets.
-pub fn rows(actual: &[Vec<String>], expected: &[String], sorted: bool) -> Result<(), String> {
+pub(super) fn rows(
+    actual: &[Vec<String>],
+    expected: &[String],
+    sorted: bool,
+) -> Result<(), String> {
     let mut got: Vec<Vec<String>> = actual.iter().map(|r| tokens(&r.join(" "))).collect();
     let mut want: Vec<Vec<String>> = expected.iter().map(|l| tokens(l)).collect();
     if sorted {

@@ -15,9 +15,9 @@ use spillframe_spill::RemotePolicy;
 const TABLES: [&str; 5] = ["fact", "dim", "wide", "small", "empty"];
 
 /// The tiny limit of the partitioned mode.
-pub const TINY_LIMIT: u64 = 4 << 20;
+pub(super) const TINY_LIMIT: u64 = 4 << 20;
 /// The limit of the peer mode's driver.
-pub const PEER_LIMIT: u64 = 8 << 20;
+pub(super) const PEER_LIMIT: u64 = 8 << 20;
 
 /// A number from the environment (for trying other limits by hand), or `default`.
 fn env_or(name: &str, default: u64) -> u64 {
@@ -29,7 +29,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 /// A configuration the whole corpus runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(super) enum Mode {
     /// 1 GiB, four partitions: DataFusion's in-memory operators.
     InMemory,
     /// 4 MiB with forced partitioning: the out-of-core operators.
@@ -42,11 +42,11 @@ pub enum Mode {
 
 impl Mode {
     /// The modes under a tiny memory limit.
-    pub fn constrained(self) -> bool {
+    pub(super) fn constrained(self) -> bool {
         matches!(self, Mode::Partitioned | Mode::Peers)
     }
 
-    pub fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Mode::InMemory => "in-memory",
             Mode::Partitioned => "partitioned",
@@ -57,7 +57,7 @@ impl Mode {
 }
 
 /// What one query gave.
-pub enum Outcome {
+pub(super) enum Outcome {
     Rows {
         rows: Vec<Vec<String>>,
         metrics: QueryMetrics,
@@ -68,7 +68,7 @@ pub enum Outcome {
 }
 
 /// A session for a mode, with the fixture tables registered.
-pub struct Env {
+pub(super) struct Env {
     mode: Mode,
     session: Session,
     peers: Option<Arc<LocalPeers>>,
@@ -77,7 +77,7 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn new(mode: Mode) -> Env {
+    pub(super) fn new(mode: Mode) -> Env {
         let base = || Session::builder().ignore_environment();
         let mut peers = None;
         let session = match mode {
@@ -124,12 +124,12 @@ impl Env {
         }
     }
 
-    pub fn limit(&self) -> u64 {
+    pub(super) fn limit(&self) -> u64 {
         self.session.memory_limit()
     }
 
     /// Runs one query.
-    pub fn run(&self, sql: &str) -> Outcome {
+    pub(super) fn run(&self, sql: &str) -> Outcome {
         let query = match self.session.sql(sql).query() {
             Ok(q) => q,
             Err(e) => return Outcome::Error(e.to_string()),
@@ -149,7 +149,7 @@ impl Env {
     }
 
     /// Problems with the mode as a whole, once every case has run.
-    pub fn finish(&self) -> Vec<String> {
+    pub(super) fn finish(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(p) = &self.peers {
             let s = p.stats();
@@ -189,7 +189,7 @@ fn render(batches: &[arrow::array::RecordBatch]) -> Vec<Vec<String>> {
     let opts = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for b in batches {
-        let fmts: Vec<ArrayFormatter> = b
+        let fmts: Vec<ArrayFormatter<'_>> = b
             .columns()
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())

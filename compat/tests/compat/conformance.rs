@@ -6,7 +6,7 @@ use spillframe_compat::conformance::{Inputs, cases::CASES, check};
 use spillframe_compat::frame::spilled_bytes;
 use spillframe_engine::Session;
 
-pub fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/compat")
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn is_plain_median(expr: &AggregateFunctionExpr) -> bool {
 /// An aggregate with no group keys whose holistic functions are all plain medians. See the
 /// [module documentation](self).
 #[derive(Debug, Clone)]
-pub struct GlobalMedianExec {
+pub(crate) struct GlobalMedianExec {
     input: Arc<dyn ExecutionPlan>,
     aggregates: Vec<Arc<AggregateFunctionExpr>>,
     schema: SchemaRef,
@@ -93,7 +93,7 @@ impl GlobalMedianExec {
 }
 
 impl DisplayAs for GlobalMedianExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.aggregates.iter().map(|a| a.name()).collect();
         write!(f, "GlobalMedianExec: aggr=[{}]", names.join(", "))
     }

@@ -331,7 +331,7 @@ impl PartitionedExec {
 }
 
 impl DisplayAs for PartitionedExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "PartitionedExec: {}, buckets={}",
@@ -748,7 +748,7 @@ async fn once_shared<T, F, Fut>(
 ) -> Result<Arc<T>>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
+    Fut: Future<Output = Result<T>>,
 {
     cell.get_or_init(|| async { make().await.map(Arc::new).map_err(Arc::new) })
         .await

@@ -182,7 +182,7 @@ type SharedStored = std::result::Result<Arc<Stored>, Arc<DataFusionError>>;
 /// A left-side nested-loop join (or cross join) run one left chunk at a time. See the
 /// [module documentation](self).
 #[derive(Debug)]
-pub struct ChunkedNestedLoopExec {
+pub(crate) struct ChunkedNestedLoopExec {
     /// The join with the original inputs; each chunk runs a copy with new children.
     template: Arc<dyn ExecutionPlan>,
     left: Arc<dyn ExecutionPlan>,
@@ -239,7 +239,7 @@ impl ChunkedNestedLoopExec {
 }
 
 impl DisplayAs for ChunkedNestedLoopExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ChunkedNestedLoopExec: {}", self.describe())?;
         if let Some(filter) = self
             .template

@@ -252,7 +252,7 @@ enum Ran {
 }
 
 impl DisplayAs for FragmentExec {
-    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = datafusion::physical_plan::displayable(self.shared.plan.as_ref()).indent(false);
         match t {
             DisplayFormatType::TreeRender => write!(f, "fragment"),

@@ -368,7 +368,7 @@ mod tests {
             },
             &mut wire,
         );
-        let b = arrow::array::RecordBatch::try_from_iter([(
+        let b = RecordBatch::try_from_iter([(
             "x",
             std::sync::Arc::new(arrow::array::Int32Array::from(vec![1, 2, 3])) as _,
         )])
