@@ -139,12 +139,14 @@ fn sigint_and_sigterm_remove_the_spill_directory_and_the_staged_output() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let sent = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        let signo = if signal == "INT" {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        // SAFETY: kill(2) with the pid of a child this test started and still waits for.
+        assert_eq!(unsafe { libc::kill(pid, signo) }, 0, "kill SIG{signal}");
         let waited = Instant::now();
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
