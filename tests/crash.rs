@@ -3,7 +3,7 @@
 //! with the staged output file.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Directories of sessions under `base` that hold at least one spill file.
@@ -27,26 +27,23 @@ fn spilling_dirs(base: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn the_spill_directory_of_a_killed_process_is_swept_at_the_next_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("g");
-    let base = dir.path().join("spill");
-    let table = crate::common::gen_groupby("1e6", &data);
-    // A self-join under 16 MiB: it spills for several seconds.
+/// Starts a self-join under 16 MiB, which spills for several seconds, writing to `out` with
+/// spill files under `base`; returns once the process has spilled, with its spilling
+/// directories.
+fn start_spilling_join(table: &str, out: &Path, base: &Path) -> (Child, Vec<PathBuf>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_spillframe"))
         .args([
             "sql",
             "SELECT a.id3, a.v1, b.v2 FROM x a JOIN x b ON a.id3 = b.id3",
             "-t",
-            &table,
+            table,
             "--memory-limit",
             "16MiB",
             "--out",
         ])
-        .arg(dir.path().join("out.parquet"))
+        .arg(out)
         .arg("--spill-dir")
-        .arg(&base)
+        .arg(base)
         .env_remove("SPILLFRAME_CONFIG")
         .env_remove("SPILLFRAME_MEMORY_LIMIT")
         .stdout(Stdio::null())
@@ -54,10 +51,10 @@ fn the_spill_directory_of_a_killed_process_is_swept_at_the_next_start() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    let left = loop {
-        let dirs = spilling_dirs(&base);
+    loop {
+        let dirs = spilling_dirs(base);
         if !dirs.is_empty() {
-            break dirs;
+            return (child, dirs);
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the query ended ({status}) before it spilled");
@@ -67,7 +64,16 @@ fn the_spill_directory_of_a_killed_process_is_swept_at_the_next_start() {
             "no spill file within 120 s"
         );
         std::thread::sleep(Duration::from_millis(20));
-    };
+    }
+}
+
+#[test]
+fn the_spill_directory_of_a_killed_process_is_swept_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("g");
+    let base = dir.path().join("spill");
+    let table = crate::common::gen_groupby("1e6", &data);
+    let (mut child, left) = start_spilling_join(&table, &dir.path().join("out.parquet"), &base);
     child.kill().unwrap(); // SIGKILL: no destructor runs
     child.wait().unwrap();
     assert!(
@@ -109,36 +115,7 @@ fn sigint_and_sigterm_remove_the_spill_directory_and_the_staged_output() {
         std::fs::create_dir(&out_dir).unwrap();
         let out = out_dir.join("out.parquet");
         std::fs::write(&out, "precious").unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spillframe"))
-            .args([
-                "sql",
-                "SELECT a.id3, a.v1, b.v2 FROM x a JOIN x b ON a.id3 = b.id3",
-                "-t",
-                &table,
-                "--memory-limit",
-                "16MiB",
-                "--out",
-            ])
-            .arg(&out)
-            .arg("--spill-dir")
-            .arg(&base)
-            .env_remove("SPILLFRAME_CONFIG")
-            .env_remove("SPILLFRAME_MEMORY_LIMIT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while spilling_dirs(&base).is_empty() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("SIG{signal}: the query ended ({status}) before it spilled");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "SIG{signal}: no spill file within 120 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (mut child, _) = start_spilling_join(&table, &out, &base);
         let signo = if signal == "INT" {
             libc::SIGINT
         } else {
