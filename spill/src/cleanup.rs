@@ -84,7 +84,10 @@ pub fn remove_all() -> usize {
         .as_mut()
         .map(|m| m.drain().map(|(_, v)| v).collect())
         .unwrap_or_default();
-    for (path, kind) in &paths {
+    // Directories first, files last and twice: other threads keep running until the process
+    // exits, and a writer may move a finished temporary onto its staging name meanwhile.
+    let (dirs, files): (Vec<_>, Vec<_>) = paths.iter().partition(|(_, k)| *k == Kind::Dir);
+    for (path, kind) in dirs.iter().chain(&files).chain(&files) {
         if let Err(e) = remove(path, *kind) {
             tracing::warn!("cannot remove {}: {e}", path.display());
         }

@@ -187,7 +187,9 @@ fn remove_temporaries_on_signal() {
     let installed = ctrlc::set_handler(|| {
         let removed = spillframe_spill::cleanup::remove_all();
         eprintln!("interrupted; removed {removed} temporary paths");
-        std::process::exit(130);
+        // At once: `exit` would run exit handlers while the query's threads go on writing.
+        // SAFETY: _exit(2) ends the process; nothing after it runs.
+        unsafe { libc::_exit(130) }
     });
     if let Err(e) = installed {
         tracing::warn!("cannot install the signal handler that removes spill files: {e}");
