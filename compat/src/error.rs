@@ -11,7 +11,7 @@ pub enum Error {
     Engine(#[from] spillframe_engine::Error),
     /// An error from DataFusion while building a plan (a type mismatch, a bad expression).
     #[error("{0}")]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(DataFusionError),
     /// An error from Arrow.
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -57,6 +57,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Shorthand for an [`Error::InvalidArgument`].
+impl From<DataFusionError> for Error {
+    /// A refused memory reservation is the engine's `MemoryExhausted` (which names
+    /// spillframe's settings, not DataFusion's); anything else stays DataFusion's.
+    fn from(e: DataFusionError) -> Self {
+        if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+            Error::Engine(spillframe_engine::Error::from(e))
+        } else {
+            Error::DataFusion(e)
+        }
+    }
+}
+
 pub(crate) fn invalid(op: &'static str, message: impl Into<String>) -> Error {
     Error::InvalidArgument {
         op,

@@ -14,7 +14,8 @@
 //!   engine job) and `pipe`;
 //! - [`registry`]: every public pandas name with its status here, rendered into
 //!   `docs/supported_apis.md`;
-//! - [`conformance`]: the cases that prove each supported entry against pandas.
+//! - `conformance` (feature `conformance`, for tests): the cases that prove each supported
+//!   entry against pandas.
 //!
 //! Everything but `map_partitions` is lazy, and everything runs on the engine, so the same code runs out of core under a memory
 //! limit.
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod accessors;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod dtype;
 pub mod error;

@@ -190,7 +190,20 @@ impl ExecutionPlan for NumberRowsExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
+        // DataFusion splits a large file scan into byte ranges (`repartition_file_scans`),
+        // whatever the parent asks: the scan planned with one partition may reach here as
+        // several. They are contiguous ranges in file order, so they are read one after
+        // another. (Reading only the first dropped the rest: a 400,000-row file came back
+        // with half its rows.)
+        let _ = partition;
+        let parts = self.input.output_partitioning().partition_count();
+        let source = Arc::clone(&self.input);
+        let input = futures::stream::iter(0..parts)
+            .map(move |p| match source.execute(p, Arc::clone(&context)) {
+                Ok(stream) => stream.boxed(),
+                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            })
+            .flatten();
         let schema = self.schema();
         let out_schema = Arc::clone(&schema);
         let mut next: i64 = 0;

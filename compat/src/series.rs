@@ -140,6 +140,11 @@ impl Series {
         Ok(self.expr.get_type(self.frame.df.schema())?)
     }
 
+    /// The number of dimensions: 1 (pandas' `Series.ndim`; a frame's is 2).
+    pub fn ndim(&self) -> usize {
+        1
+    }
+
     /// The pandas dtype name.
     pub fn dtype(&self) -> Result<String> {
         Ok(dtype::pandas_dtype(&self.data_type()?))

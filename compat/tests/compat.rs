@@ -5,5 +5,7 @@
 mod conformance;
 #[path = "compat/errors.rs"]
 mod errors;
+#[path = "compat/out_of_core.rs"]
+mod out_of_core;
 #[path = "compat/registry.rs"]
 mod registry;

@@ -93,6 +93,14 @@ pub enum Error {
         "spilling stopped at the cap on spill files (setting `max_spill`); raise the cap or the memory limit ({0})"
     )]
     SpillCapReached(String),
+    /// An operator needed more memory than the memory limit left it, and could not spill (or
+    /// spill further). The text is DataFusion's account of who held what, without the
+    /// DataFusion settings it suggests, which spillframe sets itself.
+    #[error(
+        "out of memory under the memory limit (setting `memory_limit`): {0}; raise `memory_limit`, \
+         or lower `target_partitions` or `batch_size`"
+    )]
+    MemoryExhausted(String),
     /// The disk ran out of space while a query ran: the spill directory's disk (or, for a
     /// write, the output's).
     #[error(
@@ -150,6 +158,9 @@ impl From<DataFusionError> for Error {
             }
             DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
                 Ok(owned) => Error::from(owned),
+                Err(shared) if is_memory_refusal(shared.find_root()) => {
+                    Error::MemoryExhausted(without_datafusion_advice(&shared.to_string()))
+                }
                 Err(shared) => Error::DataFusion(shared),
             },
             DataFusionError::External(b) => match b.downcast::<spillframe_spill::Error>() {
@@ -165,9 +176,31 @@ impl From<DataFusionError> for Error {
                 let first = msg.split(". Please").next().unwrap_or(&msg);
                 Error::SpillCapReached(first.trim_end_matches('.').to_string())
             }
+            other if is_memory_refusal(other.find_root()) => {
+                Error::MemoryExhausted(without_datafusion_advice(&other.to_string()))
+            }
             other => Error::DataFusion(Arc::new(other)),
         }
     }
+}
+
+/// A memory reservation refused by the pool (not the disk manager's cap on spill files).
+fn is_memory_refusal(root: &DataFusionError) -> bool {
+    matches!(root, DataFusionError::ResourcesExhausted(m) if !is_disk_cap_message(m))
+}
+
+/// DataFusion's account of a refused reservation, without its advice to change DataFusion
+/// settings ("Consider increasing the memory limit config: 'datafusion.runtime...'"), which
+/// a spillframe user cannot set: each line is cut at its "Consider".
+fn without_datafusion_advice(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|l| match l.find(" Consider ") {
+            Some(i) if l[i..].contains("datafusion.") => l[..i].trim_end_matches('.'),
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// DataFusion's disk manager refusing to write past `max_temp_directory_size`.
@@ -212,6 +245,7 @@ impl Error {
 
     /// True when the error is DataFusion refusing memory ("Resources exhausted").
     pub fn is_resources_exhausted(&self) -> bool {
-        matches!(self, Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)))
+        matches!(self, Error::MemoryExhausted(_))
+            || matches!(self, Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)))
     }
 }

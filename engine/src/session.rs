@@ -413,6 +413,19 @@ impl SessionBuilder {
                 .parquet
                 .allow_single_file_parallelism = false;
         }
+        // A repartition that cannot reserve memory for a batch writes it to a spill pool. In
+        // DataFusion 55.2, two inputs spilling into one output at once leave two open files,
+        // and the reader waits on the older one for a batch that is in the newer: the query
+        // stops for ever at 0% CPU (apache/datafusion#24883, fixed in #24891, which no
+        // release has yet). A grouped aggregation over 400,000 rows under 1 MiB did so
+        // (compat's out-of-core test). Closing each spill file after one batch leaves no file
+        // open without its batch, so the reader always has one to read or a file to skip.
+        // Only the repartition spill pool uses this setting.
+        session_config
+            .options_mut()
+            .execution
+            .max_spill_file_size_bytes =
+            datafusion::common::config::ConfigNonZeroUsize::try_new(1)?;
         let mut rules = physical_rules(out_of_core);
         if remote.is_some() {
             // A stored partition is rebuilt by running its plan partition again, which only

@@ -47,13 +47,10 @@ pub enum Command {
     Peer(cluster::PeerArgs),
 }
 
-/// Arguments of `spillframe compat`.
+/// Arguments of `spillframe compat` (none: it prints the summary; the full table with each
+/// entry's cases is docs/supported_apis.md).
 #[derive(Debug, Clone, Args)]
-pub struct CompatArgs {
-    /// Print the full registry as Markdown (the contents of docs/supported_apis.md).
-    #[arg(long)]
-    pub markdown: bool,
-}
+pub struct CompatArgs {}
 
 /// Session settings shared by the commands that run queries.
 #[derive(Debug, Clone, Args)]
@@ -210,12 +207,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => crate::demo::run(args),
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Peer(args) => cluster::peer(args),
-        Command::Compat(args) => {
-            if args.markdown {
-                print!("{}", spillframe_compat::registry::markdown());
-            } else {
-                print!("{}", spillframe_compat::registry::summary());
-            }
+        Command::Compat(_) => {
+            print!("{}", spillframe_compat::registry::summary());
             Ok(())
         }
     }

@@ -94,6 +94,8 @@ cases! {
     "size" ["DataFrame.size"] => |t| scalar(int(t.sales.size()?));
     "ndim" ["DataFrame.ndim"] => |t| scalar(int(t.sales.ndim()));
     "empty" ["DataFrame.empty"] => |t| scalar(sv(t.sales.loc(&t.sales.col("n")?.gt(1000i64)?)?.empty()?));
+    "empty_false" ["DataFrame.empty"] => |t| scalar(sv(t.sales.empty()?));
+    "series_ndim" ["Series.ndim"] => |t| scalar(int(t.sales.col("x")?.ndim()));
     "select_columns" ["DataFrame.__getitem__"] => |t| frame(t.sales.select(&["key", "x"])?);
     "get_column" ["DataFrame.get"] => |t| series(t.sales.get("y")?);
     "loc_mask" ["DataFrame.loc"] => |t| frame(t.sales.loc_columns(&t.sales.col("x")?.gt(5.0)?, &["id", "x"])?);
@@ -199,6 +201,8 @@ cases! {
     "series_clip" ["Series.clip"] => |t| series(t.sales.col("n")?.clip(Some(sv(-10i64)), Some(sv(10i64)))?);
     "series_all" ["Series.all"] => |t| scalar(t.sales.col("flag")?.all()?);
     "series_any" ["Series.any"] => |t| scalar(t.sales.col("flag")?.any()?);
+    "series_all_true" ["Series.all"] => |t| scalar(t.sales.loc(&t.sales.col("flag")?)?.col("flag")?.all()?);
+    "series_any_false" ["Series.any"] => |t| scalar(t.sales.loc(&t.sales.col("n")?.gt(1000i64)?)?.col("flag")?.any()?);
     "series_idxmax" ["Series.idxmax"] => |t| scalar(t.sales.col("y")?.idxmax()?);
     "series_idxmin" ["Series.idxmin"] => |t| scalar(t.sales.col("x")?.idxmin()?);
     "series_quantile" ["Series.quantile"] => |t| scalar(t.sales.col("y")?.quantile(0.3)?);
@@ -342,6 +346,8 @@ cases! {
     "groupby_ngroup" ["DataFrameGroupBy.ngroup"] => |t| series(t.sales.groupby(&["grp"])?.ngroup()?);
     "groupby_any" ["DataFrameGroupBy.any"] => |t| frame(t.sales.groupby(&["grp"])?.select(&["flag"])?.any()?);
     "groupby_all" ["DataFrameGroupBy.all"] => |t| frame(t.sales.groupby(&["grp"])?.select(&["flag"])?.all()?);
+    "groupby_any_mixed" ["DataFrameGroupBy.any"] => |t| frame(t.sales.groupby(&["id"])?.select(&["flag"])?.any()?);
+    "groupby_all_mixed" ["DataFrameGroupBy.all"] => |t| frame(t.sales.groupby(&["id"])?.select(&["flag"])?.all()?);
     "groupby_nth" ["DataFrameGroupBy.nth"] => |t| frame(t.sales.groupby(&["key"])?.nth(1)?.select(&["id", "key"])?);
     // ---- combining and reshaping --------------------------------------------------------------
     "merge_inner" ["DataFrame.merge"] => |t| frame(t.left.merge(&t.right, &MergeOptions::on(MergeHow::Inner, &["k"]))?);

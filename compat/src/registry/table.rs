@@ -371,7 +371,12 @@ pub static ENTRIES: &[Entry] = &[
         Partial("values only; no method, axis, limit"),
         "DataFrame::fillna / fillna_map",
     ),
-    e(DataFrame, "filter", Supported, "DataFrame::filter_items"),
+    e(
+        DataFrame,
+        "filter",
+        Partial("items= only (no like=, regex= or axis=)"),
+        "DataFrame::filter_items",
+    ),
     e(
         DataFrame,
         "first",
@@ -720,7 +725,12 @@ pub static ENTRIES: &[Entry] = &[
         Partial("window as a row count; sum and mean of every column"),
         "DataFrame::rolling_sum / rolling_mean",
     ),
-    e(DataFrame, "round", Supported, "DataFrame::round"),
+    e(
+        DataFrame,
+        "round",
+        Partial("decimals as one integer only (no dict or Series per column)"),
+        "DataFrame::round",
+    ),
     e(DataFrame, "rpow", Planned, ""),
     e(DataFrame, "rsub", Planned, ""),
     e(DataFrame, "rtruediv", Planned, ""),
@@ -810,7 +820,14 @@ pub static ENTRIES: &[Entry] = &[
     ),
     e(DataFrame, "sub", Planned, ""),
     e(DataFrame, "subtract", Planned, ""),
-    e(DataFrame, "sum", Supported, "DataFrame::sum"),
+    e(
+        DataFrame,
+        "sum",
+        Partial(
+            "no axis=, skipna=, numeric_only= or min_count=: sums each numeric column, skipping missing values",
+        ),
+        "DataFrame::sum",
+    ),
     e(
         DataFrame,
         "swapaxes",
@@ -1365,7 +1382,7 @@ pub static ENTRIES: &[Entry] = &[
         NotApplicable("a Python object protocol; in Rust, collect to an Arrow table instead"),
         "",
     ),
-    e(Series, "ndim", Planned, ""),
+    e(Series, "ndim", Supported, "Series::ndim"),
     e(Series, "ne", Supported, "Series::ne"),
     e(
         Series,
@@ -1563,7 +1580,12 @@ pub static ENTRIES: &[Entry] = &[
     e(Series, "struct", Planned, ""),
     e(Series, "sub", Supported, "Series::sub"),
     e(Series, "subtract", Planned, ""),
-    e(Series, "sum", Supported, "Series::sum"),
+    e(
+        Series,
+        "sum",
+        Partial("no skipna= or min_count=: skips missing values"),
+        "Series::sum",
+    ),
     e(
         Series,
         "swapaxes",
@@ -1739,7 +1761,12 @@ pub static ENTRIES: &[Entry] = &[
     e(SeriesStr, "endswith", Supported, "StrAccessor::endswith"),
     e(SeriesStr, "extract", Planned, ""),
     e(SeriesStr, "extractall", Planned, ""),
-    e(SeriesStr, "find", Supported, "StrAccessor::find"),
+    e(
+        SeriesStr,
+        "find",
+        Partial("no start= or end="),
+        "StrAccessor::find",
+    ),
     e(SeriesStr, "findall", Planned, ""),
     e(SeriesStr, "fullmatch", Planned, ""),
     e(SeriesStr, "get", Supported, "StrAccessor::get"),
@@ -1985,7 +2012,12 @@ pub static ENTRIES: &[Entry] = &[
     e(DataFrameGroupBy, "size", Supported, "GroupBy::size"),
     e(DataFrameGroupBy, "skew", Planned, ""),
     e(DataFrameGroupBy, "std", Supported, "GroupBy::std"),
-    e(DataFrameGroupBy, "sum", Supported, "GroupBy::sum"),
+    e(
+        DataFrameGroupBy,
+        "sum",
+        Partial("no numeric_only= or min_count="),
+        "GroupBy::sum",
+    ),
     e(DataFrameGroupBy, "tail", Supported, "GroupBy::tail"),
     e(DataFrameGroupBy, "take", Planned, ""),
     e(

@@ -19,7 +19,8 @@
 
 pub mod client;
 pub mod frame;
-#[doc(hidden)]
+/// The fuzz target's entry point: only with the `fuzz` feature (and in the unit tests).
+#[cfg(any(test, feature = "fuzz"))]
 pub mod fuzz;
 pub mod message;
 pub mod server;
