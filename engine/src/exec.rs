@@ -223,13 +223,25 @@ impl Query {
                     .unwrap_or_default(),
             };
         }
+        // Arrow's compute errors (an overflow, a division by zero, a cast) are the query's,
+        // not a file's; its decoding errors are the file's.
+        use arrow::error::ArrowError as A;
         let reading = matches!(
             e.find_root(),
-            D::ArrowError(..)
-                | D::ParquetError(..)
-                | D::IoError(..)
-                | D::ObjectStore(..)
-                | D::External(..)
+            D::ArrowError(a, _) if matches!(
+                a.as_ref(),
+                A::ParseError(_)
+                    | A::CsvError(_)
+                    | A::JsonError(_)
+                    | A::IoError(..)
+                    | A::IpcError(_)
+                    | A::ParquetError(_)
+                    | A::SchemaError(_)
+                    | A::ExternalError(_)
+            )
+        ) || matches!(
+            e.find_root(),
+            D::ParquetError(..) | D::IoError(..) | D::ObjectStore(..) | D::External(..)
         );
         let e = if self.csv_in_ranges {
             without_range_line_number(e)

@@ -35,6 +35,7 @@
 //! # Ok::<(), spillframe_engine::Error>(())
 //! ```
 
+pub mod checked;
 pub mod config;
 pub mod error;
 pub mod exec;

@@ -436,12 +436,21 @@ impl SessionBuilder {
                 .enable_round_robin_repartition = false;
             rules.push(Arc::new(crate::remote::fragment::FragmentRule));
         }
-        let state = SessionStateBuilder::new()
+        let mut state = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime_env)
             .with_default_features()
             .with_physical_optimizer_rules(rules)
             .build();
+        // Integer + - * fail on overflow (`checked`); the functions are registered so that
+        // plans naming them also decode on peers.
+        {
+            use datafusion::execution::FunctionRegistry as _;
+            for f in crate::checked::CheckedOp::all() {
+                state.register_udf(Arc::new(f))?;
+            }
+            state.register_function_rewrite(Arc::new(crate::checked::CheckedArithmetic::new()))?;
+        }
         let ctx = SessionContext::new_with_state(state);
 
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -40,3 +40,41 @@ fn comparison_and_arithmetic_chain() {
         .unwrap();
     assert_eq!(column(&t, "b"), nums(&[29.0, 49.0]));
 }
+
+#[test]
+fn integer_overflow_is_an_error_not_a_wrapped_number() {
+    let s = session();
+    for sql in [
+        "SELECT 9223372036854775807 + 1",
+        "SELECT -9223372036854775807 - 2",
+        "SELECT 4611686018427387904 * 2",
+    ] {
+        let e = s.sql(sql).collect().unwrap_err().to_string();
+        assert!(e.to_lowercase().contains("overflow"), "{sql}: {e}");
+    }
+    // A column's value, not a constant, and through the DataFrame API.
+    let t = df!("v" => [1i64, i64::MAX]).unwrap().lazy(&s).unwrap();
+    let e = t
+        .clone()
+        .with_column((col("v") * lit(2)).alias("w"))
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(e.to_lowercase().contains("overflow"), "{e}");
+    // Arithmetic that fits is unchanged, and keeps its name.
+    let ok = s
+        .sql("SELECT 9223372036854775806 + 1 AS a, 7 - 9, CAST(3 AS INT) * 4")
+        .collect()
+        .unwrap();
+    let b = ok.to_batch().unwrap();
+    let show = |i: usize| arrow::util::display::array_value_to_string(b.column(i), 0).unwrap();
+    assert_eq!(show(0), "9223372036854775807");
+    assert_eq!(show(1), "-2");
+    assert_eq!(show(2), "12");
+    assert_eq!(ok.column_names()[1], "Int64(7) - Int64(9)");
+    // Floats are not integers: they still follow IEEE 754.
+    let f = s.sql("SELECT 1e308 * 10").collect().unwrap();
+    let v =
+        arrow::util::display::array_value_to_string(f.to_batch().unwrap().column(0), 0).unwrap();
+    assert_eq!(v, "inf");
+}

@@ -120,7 +120,10 @@ pub fn main() -> ExitCode {
     init_logging(&cli.log_level);
     // Sessions of every command use the cluster when one is configured.
     crate::enable_cluster();
-    match run(cli) {
+    let result = run(cli);
+    // During a signal exit this waits for the handler to end the process.
+    spillframe_spill::cleanup::settle();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
@@ -182,9 +185,12 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// commands that spill or write; `peer` handles Ctrl-C itself.
 fn remove_temporaries_on_signal() {
     let installed = ctrlc::set_handler(|| {
-        let removed = spillframe_spill::cleanup::remove_all();
+        // The main thread's query fails once its spill directory is gone; the handler waits
+        // (at most a second) until it has ended, so that nothing it finishes stays behind.
+        let removed =
+            spillframe_spill::cleanup::remove_all_for_exit(std::time::Duration::from_secs(1));
         eprintln!("interrupted; removed {removed} temporary paths");
-        // At once: `exit` would run exit handlers while the query's threads go on writing.
+        // Then at once: `exit` would run exit handlers while other threads go on writing.
         // SAFETY: _exit(2) ends the process; nothing after it runs.
         unsafe { libc::_exit(130) }
     });

@@ -89,3 +89,40 @@ fn map_partitions_failures_name_the_piece_and_empty_frames_keep_their_columns() 
     assert_eq!(empty.num_rows(), 0);
     assert_eq!(empty.column_names(), ["a", "d"]);
 }
+
+/// `shift`, `diff` and `pct_change` at the ends of int64. Hand-computed: `diff` and
+/// `pct_change` work in float64, so `0 - i64::MIN` is 2^63, where pandas' int64 subtraction
+/// wraps to -2^63 (pandas 2.2.3 prints -9.223372036854776e18).
+#[test]
+fn shift_diff_and_pct_change_at_the_ends_of_int64_do_not_overflow() {
+    use arrow::array::{Array, AsArray, Int64Array};
+    use arrow::datatypes::Float64Type;
+    use std::sync::Arc;
+    let s = session();
+    let df = DataFrame::from_columns(
+        &s,
+        vec![(
+            "v",
+            Arc::new(Int64Array::from(vec![i64::MIN, 0, i64::MAX])) as _,
+        )],
+    )
+    .unwrap();
+    let v = df.col("v").unwrap();
+    // float64, as pandas gives for an integer column with a missing value.
+    let shifted = v.shift(1).unwrap().to_array().unwrap();
+    let shifted = shifted.as_primitive::<Float64Type>();
+    assert!(shifted.is_null(0) || shifted.value(0).is_nan());
+    assert_eq!(
+        (shifted.value(1), shifted.value(2)),
+        (-(2f64.powi(63)), 0.0)
+    );
+    let diff = v.diff(1).unwrap().to_array().unwrap();
+    let diff = diff.as_primitive::<Float64Type>();
+    assert!(diff.is_null(0) || diff.value(0).is_nan());
+    assert_eq!(diff.value(1), 2f64.powi(63));
+    assert_eq!(diff.value(2), i64::MAX as f64);
+    let pct = v.pct_change(1).unwrap().to_array().unwrap();
+    let pct = pct.as_primitive::<Float64Type>();
+    assert_eq!(pct.value(1), -1.0);
+    assert_eq!(pct.value(2), f64::INFINITY);
+}

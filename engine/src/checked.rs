@@ -1,0 +1,174 @@
+//! Integer `+`, `-` and `*` fail on overflow instead of wrapping around.
+//!
+//! DataFusion's arithmetic on integers wraps: `SELECT 9223372036854775807 + 1` gives
+//! `-9223372036854775808`. DuckDB, PostgreSQL and pandas' nullable integers raise an error.
+//! [`CheckedArithmetic`] is a function rewrite (DataFusion applies it in the analyzer, before
+//! type coercion, and keeps each expression's name): a `+`, `-` or `*` whose two sides are
+//! integers becomes a call of [`CheckedOp`], which runs Arrow's checked kernels. Constant
+//! folding cannot hide an overflow either: when folding a constant fails, DataFusion keeps
+//! the expression and the error comes when the query runs.
+//!
+//! `sum` over integers still wraps (DataFusion's accumulator; see docs/user-guide.md).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Datum};
+use arrow::compute::kernels::numeric;
+use arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+
+/// One checked integer operation: `checked_add`, `checked_sub` or `checked_mul`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CheckedOp {
+    op: Operator,
+    name: &'static str,
+    signature: Signature,
+}
+
+impl CheckedOp {
+    fn new(op: Operator, name: &'static str) -> Self {
+        CheckedOp {
+            op,
+            name,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+
+    /// The three functions, to register in a session.
+    pub fn all() -> Vec<ScalarUDF> {
+        [
+            (Operator::Plus, "checked_add"),
+            (Operator::Minus, "checked_sub"),
+            (Operator::Multiply, "checked_mul"),
+        ]
+        .into_iter()
+        .map(|(op, name)| ScalarUDF::new_from_impl(CheckedOp::new(op, name)))
+        .collect()
+    }
+}
+
+fn datum(v: &ColumnarValue) -> Result<Box<dyn Datum>> {
+    Ok(match v {
+        ColumnarValue::Array(a) => Box::new(Arc::clone(a)),
+        ColumnarValue::Scalar(s) => Box::new(s.to_scalar()?),
+    })
+}
+
+impl ScalarUDFImpl for CheckedOp {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [l, r] => {
+                let (l, r) = BinaryTypeCoercer::new(l, &self.op, r).get_input_types()?;
+                Ok(vec![l, r])
+            }
+            _ => datafusion::common::plan_err!("{} takes two arguments", self.name),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [l, r] => BinaryTypeCoercer::new(l, &self.op, r).get_result_type(),
+            _ => datafusion::common::plan_err!("{} takes two arguments", self.name),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [l, r] = args.args.as_slice() else {
+            return datafusion::common::exec_err!("{} takes two arguments", self.name);
+        };
+        let (a, b) = (datum(l)?, datum(r)?);
+        let out: ArrayRef = match self.op {
+            Operator::Plus => numeric::add(a.as_ref(), b.as_ref())?,
+            Operator::Minus => numeric::sub(a.as_ref(), b.as_ref())?,
+            _ => numeric::mul(a.as_ref(), b.as_ref())?,
+        };
+        if matches!((l, r), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_))) {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
+        }
+    }
+}
+
+/// Rewrites integer `+`, `-` and `*` into [`CheckedOp`] calls.
+#[derive(Debug)]
+pub struct CheckedArithmetic {
+    add: Arc<ScalarUDF>,
+    sub: Arc<ScalarUDF>,
+    mul: Arc<ScalarUDF>,
+}
+
+impl CheckedArithmetic {
+    /// The rewrite, calling the functions of [`CheckedOp::all`].
+    pub fn new() -> Self {
+        let mut f = CheckedOp::all().into_iter().map(Arc::new);
+        let (Some(add), Some(sub), Some(mul)) = (f.next(), f.next(), f.next()) else {
+            unreachable!("CheckedOp::all gives three functions")
+        };
+        CheckedArithmetic { add, sub, mul }
+    }
+}
+
+impl Default for CheckedArithmetic {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FunctionRewrite for CheckedArithmetic {
+    fn name(&self) -> &str {
+        "checked_integer_arithmetic"
+    }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        schema: &DFSchema,
+        _config: &ConfigOptions,
+    ) -> Result<Transformed<Expr>> {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+            return Ok(Transformed::no(expr));
+        };
+        let f = match op {
+            Operator::Plus => &self.add,
+            Operator::Minus => &self.sub,
+            Operator::Multiply => &self.mul,
+            _ => return Ok(Transformed::no(expr)),
+        };
+        // Integers on both sides, and still integers once coerced to a common type (an
+        // unsigned and a signed 64-bit integer meet as a decimal, which does not wrap).
+        let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+            return Ok(Transformed::no(expr));
+        };
+        let common = BinaryTypeCoercer::new(&lt, op, &rt).get_input_types();
+        let integers = lt.is_integer()
+            && rt.is_integer()
+            && common.is_ok_and(|(l, r)| l.is_integer() && r.is_integer());
+        if !integers {
+            return Ok(Transformed::no(expr));
+        }
+        Ok(Transformed::yes(Expr::ScalarFunction(
+            ScalarFunction::new_udf(
+                Arc::clone(f),
+                vec![left.as_ref().clone(), right.as_ref().clone()],
+            ),
+        )))
+    }
+}
