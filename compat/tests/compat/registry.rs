@@ -141,3 +141,51 @@ fn compare_detects_differences() {
         spillframe_engine::Table::from_columns(vec![("w".into(), f(vec![Some(1.0)]))]).unwrap();
     assert!(compare(&renamed, &exp(f(vec![Some(1.0)]))).is_err());
 }
+
+/// Every Supported entry whose pandas callable takes parameters (`pandas_params.txt`, from
+/// `pandas_api.py`) has at least two cases, except those still listed in `single_case.txt`;
+/// that list only shrinks (an entry that gains its second case must leave it).
+#[test]
+fn supported_entries_with_parameters_have_two_cases() {
+    let read = |name: &str| std::fs::read_to_string(fixtures().join(name)).unwrap();
+    let with_params: BTreeSet<String> = read("pandas_params.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut it = l.split(' ');
+            Some(format!("{}.{}", it.next()?, it.next()?))
+        })
+        .collect();
+    let short: BTreeSet<String> = registry::entries()
+        .iter()
+        .filter(|e| e.status == registry::Status::Supported)
+        .filter(|e| with_params.contains(&e.full_name()) && e.cases().len() < 2)
+        .map(|e| e.full_name())
+        .collect();
+    let path = fixtures().join("single_case.txt");
+    if std::env::var_os("SPILLFRAME_BLESS").is_some() {
+        let mut text = String::from(
+            "# Supported entries whose pandas callable takes parameters but that have one case.\n\
+             # compat/tests/compat/registry.rs fails for such an entry missing here, and for a\n\
+             # listed one that has its second case: this list only shrinks.\n",
+        );
+        for n in &short {
+            text.push_str(n);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let listed: BTreeSet<String> = read("single_case.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(String::from)
+        .collect();
+    let unlisted: Vec<_> = short.difference(&listed).collect();
+    let done: Vec<_> = listed.difference(&short).collect();
+    assert!(
+        unlisted.is_empty() && done.is_empty(),
+        "Supported entries with parameters and one case, not in single_case.txt: {unlisted:?}; \
+         listed but no longer so (take them off): {done:?}"
+    );
+}
