@@ -84,17 +84,11 @@ impl TableProvider for PositionedTable {
             None => (0..=n_inner).collect(),
         };
         let inner_cols: Vec<usize> = wanted.iter().copied().filter(|&i| i < n_inner).collect();
+        // Should the scan still have several partitions, `NumberRowsExec` reads them in order.
         let plan = self
             .inner
             .scan(&single, Some(&inner_cols), &[], None)
             .await?;
-        let plan: Arc<dyn ExecutionPlan> = if plan.output_partitioning().partition_count() > 1 {
-            Arc::new(
-                datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec::new(plan),
-            )
-        } else {
-            plan
-        };
         let numbered: Arc<dyn ExecutionPlan> = Arc::new(NumberRowsExec::new(plan));
         // Put the columns in the order asked for: inner columns, then the position.
         let numbered_schema = numbered.schema();
@@ -125,7 +119,7 @@ pub struct NumberRowsExec {
 }
 
 impl NumberRowsExec {
-    /// Numbers the rows of `input`, which must have one partition.
+    /// Numbers the rows of `input`, reading its partitions one after another.
     pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
         let mut fields: Vec<Arc<Field>> = input.schema().fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(POS, DataType::Int64, false)));

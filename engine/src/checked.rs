@@ -42,18 +42,10 @@ impl CheckedOp {
             signature: Signature::user_defined(Volatility::Immutable),
         }
     }
+}
 
-    /// The three functions, to register in a session.
-    pub fn all() -> Vec<ScalarUDF> {
-        [
-            (Operator::Plus, "checked_add"),
-            (Operator::Minus, "checked_sub"),
-            (Operator::Multiply, "checked_mul"),
-        ]
-        .into_iter()
-        .map(|(op, name)| ScalarUDF::new_from_impl(CheckedOp::new(op, name)))
-        .collect()
-    }
+fn udf(op: Operator, name: &'static str) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(CheckedOp::new(op, name)))
 }
 
 fn datum(v: &ColumnarValue) -> Result<Box<dyn Datum>> {
@@ -116,13 +108,20 @@ pub struct CheckedArithmetic {
 }
 
 impl CheckedArithmetic {
-    /// The rewrite, calling the functions of [`CheckedOp::all`].
+    /// The rewrite and its three functions (`checked_add`, `checked_sub`, `checked_mul`).
     pub fn new() -> Self {
-        let mut f = CheckedOp::all().into_iter().map(Arc::new);
-        let (Some(add), Some(sub), Some(mul)) = (f.next(), f.next(), f.next()) else {
-            unreachable!("CheckedOp::all gives three functions")
-        };
-        CheckedArithmetic { add, sub, mul }
+        CheckedArithmetic {
+            add: udf(Operator::Plus, "checked_add"),
+            sub: udf(Operator::Minus, "checked_sub"),
+            mul: udf(Operator::Multiply, "checked_mul"),
+        }
+    }
+}
+
+impl CheckedArithmetic {
+    /// The functions the rewrite calls, to register in the session beside it.
+    pub fn functions(&self) -> [&Arc<ScalarUDF>; 3] {
+        [&self.add, &self.sub, &self.mul]
     }
 }
 

@@ -149,6 +149,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<DataFusionError> for Error {
     fn from(e: DataFusionError) -> Self {
+        // A refused reservation, whatever wraps it (context, shared, ...), is one error.
+        if is_memory_refusal(e.find_root()) {
+            return Error::MemoryExhausted(without_datafusion_advice(&e.to_string()));
+        }
         // Unwrap the layers DataFusion adds so that the message is the cause itself.
         match e {
             DataFusionError::Context(ctx, inner) if ctx.is_empty() => Error::from(*inner),
@@ -158,9 +162,6 @@ impl From<DataFusionError> for Error {
             }
             DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
                 Ok(owned) => Error::from(owned),
-                Err(shared) if is_memory_refusal(shared.find_root()) => {
-                    Error::MemoryExhausted(without_datafusion_advice(&shared.to_string()))
-                }
                 Err(shared) => Error::DataFusion(shared),
             },
             DataFusionError::External(b) => match b.downcast::<spillframe_spill::Error>() {
@@ -175,9 +176,6 @@ impl From<DataFusionError> for Error {
                 // from `max_spill`; only the first sentence is kept.
                 let first = msg.split(". Please").next().unwrap_or(&msg);
                 Error::SpillCapReached(first.trim_end_matches('.').to_string())
-            }
-            other if is_memory_refusal(other.find_root()) => {
-                Error::MemoryExhausted(without_datafusion_advice(&other.to_string()))
             }
             other => Error::DataFusion(Arc::new(other)),
         }
@@ -243,9 +241,8 @@ impl Error {
         }
     }
 
-    /// True when the error is DataFusion refusing memory ("Resources exhausted").
+    /// True when the error is the memory pool refusing memory ("Resources exhausted").
     pub fn is_resources_exhausted(&self) -> bool {
         matches!(self, Error::MemoryExhausted(_))
-            || matches!(self, Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)))
     }
 }

@@ -226,9 +226,8 @@ impl Query {
         // Arrow's compute errors (an overflow, a division by zero, a cast) are the query's,
         // not a file's; its decoding errors are the file's.
         use arrow::error::ArrowError as A;
-        let reading = matches!(
-            e.find_root(),
-            D::ArrowError(a, _) if matches!(
+        let reading = match e.find_root() {
+            D::ArrowError(a, _) => matches!(
                 a.as_ref(),
                 A::ParseError(_)
                     | A::CsvError(_)
@@ -238,11 +237,10 @@ impl Query {
                     | A::ParquetError(_)
                     | A::SchemaError(_)
                     | A::ExternalError(_)
-            )
-        ) || matches!(
-            e.find_root(),
-            D::ParquetError(..) | D::IoError(..) | D::ObjectStore(..) | D::External(..)
-        );
+            ),
+            D::ParquetError(..) | D::IoError(..) | D::ObjectStore(..) | D::External(..) => true,
+            _ => false,
+        };
         let e = if self.csv_in_ranges {
             without_range_line_number(e)
         } else {

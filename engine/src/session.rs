@@ -446,10 +446,11 @@ impl SessionBuilder {
         // plans naming them also decode on peers.
         {
             use datafusion::execution::FunctionRegistry as _;
-            for f in crate::checked::CheckedOp::all() {
-                state.register_udf(Arc::new(f))?;
+            let checked = crate::checked::CheckedArithmetic::new();
+            for f in checked.functions() {
+                state.register_udf(Arc::clone(f))?;
             }
-            state.register_function_rewrite(Arc::new(crate::checked::CheckedArithmetic::new()))?;
+            state.register_function_rewrite(Arc::new(checked))?;
         }
         let ctx = SessionContext::new_with_state(state);
 

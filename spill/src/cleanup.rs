@@ -137,7 +137,7 @@ fn registered() -> Vec<(PathBuf, Kind)> {
 }
 
 /// Removes every registered path now, and returns how many were registered.
-pub fn remove_all() -> usize {
+fn remove_all() -> usize {
     let paths: Vec<(PathBuf, Kind)> = REGISTERED
         .lock()
         .as_mut()
