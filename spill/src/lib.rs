@@ -31,7 +31,7 @@ pub use dir::{SpillDir, SweepReport};
 pub use error::{Error, Result};
 pub use file::{Compression, DiskBudget, SpillFile, SpillWriter};
 pub use governor::{
-    DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit, parse_size,
+    DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit, SharingPool, parse_size,
 };
 pub use remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier, RemoteWork};
 pub use store::{Location, PartitionId, PartitionInfo, PartitionStore, StoreConfig, StoreMetrics};

@@ -69,3 +69,116 @@ fn pool_refuses_past_the_limit_and_records_the_peak() {
     r.try_grow(50).unwrap();
     assert_eq!(gov.peak(), 150);
 }
+
+mod sharing_pool {
+    use std::sync::Arc;
+
+    use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
+    use spillframe_spill::SharingPool;
+
+    const MIB: usize = 1 << 20;
+
+    fn pool(limit: usize) -> Arc<dyn MemoryPool> {
+        Arc::new(SharingPool::new(limit))
+    }
+
+    fn spilling(pool: &Arc<dyn MemoryPool>, name: &str) -> MemoryReservation {
+        MemoryConsumer::new(name)
+            .with_can_spill(true)
+            .register(pool)
+    }
+
+    /// Two busy aggregates among four idle spilling consumers: DataFusion's fair pool caps
+    /// each at a sixth of the limit (170 MiB of 1 GiB); here both may hold 400 MiB, since
+    /// nobody else needs it.
+    #[test]
+    fn busy_consumers_borrow_what_idle_ones_leave() {
+        let pool = pool(1024 * MIB);
+        let _idle: Vec<_> = (0..4)
+            .map(|i| spilling(&pool, &format!("RepartitionExec[{i}]")))
+            .collect();
+        let a = spilling(&pool, "FinalHashAggregateStream[0]");
+        let b = spilling(&pool, "FinalHashAggregateStream[1]");
+        for _ in 0..40 {
+            a.try_grow(10 * MIB).unwrap();
+            b.try_grow(10 * MIB).unwrap();
+        }
+        assert_eq!(pool.reserved(), 800 * MIB);
+        // An eighth of the limit stays free for phase changes: 896 MiB is the most lent.
+        let err = a.try_grow(100 * MIB).unwrap_err().to_string();
+        assert!(err.contains("kept for the others"), "{err}");
+        // That refusal made `a` spill: memory is short now, and nobody borrows.
+        let err = a.try_grow(40 * MIB).unwrap_err().to_string();
+        assert!(err.contains("memory is short"), "{err}");
+    }
+
+    /// Once one consumer has been refused (it spilled), memory is short: a borrower is refused
+    /// its next request above the fair share, so it spills too and gives memory back.
+    #[test]
+    fn borrowing_stops_once_a_consumer_has_spilled() {
+        let pool = pool(1024 * MIB);
+        let a = spilling(&pool, "ExternalSorter[0]");
+        let b = spilling(&pool, "ExternalSorter[1]");
+        // The share is 512 MiB each; `a` borrows up to 800 MiB.
+        a.try_grow(800 * MIB).unwrap();
+        // `b` cannot get 300 MiB (only 224 MiB is free): it spills.
+        assert!(b.try_grow(300 * MIB).is_err());
+        b.try_grow(100 * MIB).unwrap();
+        // From now on `a`, over its share, is refused even 1 MiB (though 124 MiB is free).
+        let err = a.try_grow(MIB).unwrap_err().to_string();
+        assert!(err.contains("memory is short"), "{err}");
+        // Under its share it is served again.
+        a.shrink(700 * MIB);
+        a.try_grow(MIB).unwrap();
+    }
+
+    /// Under small limits (shares under 32 MiB) the pool is DataFusion's fair pool.
+    #[test]
+    fn small_shares_do_not_borrow() {
+        let pool = pool(4 * MIB);
+        let a = spilling(&pool, "FinalHashAggregateStream[0]");
+        let _b = spilling(&pool, "FinalHashAggregateStream[1]");
+        a.try_grow(2 * MIB).unwrap();
+        let err = a.try_grow(1).unwrap_err().to_string();
+        assert!(err.contains("its share is 2.0 MiB of 2"), "{err}");
+    }
+
+    /// A sort's merge may hold at most its share of the limit among the sorts registered, so a
+    /// second sort's merge always finds room; other non-spilling consumers are first come,
+    /// first served.
+    #[test]
+    fn sort_merges_are_capped_per_sort() {
+        let pool = pool(100 * MIB);
+        let m0 = MemoryConsumer::new("ExternalSorterMerge[0]").register(&pool);
+        let m1 = MemoryConsumer::new("ExternalSorterMerge[1]").register(&pool);
+        m0.try_grow(50 * MIB).unwrap();
+        let err = m0.try_grow(MIB).unwrap_err().to_string();
+        assert!(
+            err.contains("a sort's merge may hold 50.0 MiB (2 sorts"),
+            "{err}"
+        );
+        m1.try_grow(50 * MIB).unwrap();
+        drop((m0, m1));
+        let build = MemoryConsumer::new("HashJoinInput").register(&pool);
+        build.try_grow(100 * MIB).unwrap();
+        assert!(build.try_grow(1).is_err());
+        assert_eq!(pool.reserved(), 100 * MIB);
+    }
+
+    /// Memory still held when a reservation is dropped goes back to the pool, and a dropped
+    /// spilled consumer no longer makes memory short.
+    #[test]
+    fn dropping_consumers_returns_memory_and_ends_the_shortage() {
+        let pool = pool(1024 * MIB);
+        let a = spilling(&pool, "FinalHashAggregateStream[0]");
+        let b = spilling(&pool, "FinalHashAggregateStream[1]");
+        a.try_grow(600 * MIB).unwrap();
+        assert!(b.try_grow(500 * MIB).is_err());
+        drop(b);
+        // `a` is the only spilling consumer left, so its share is the whole limit (with `b`
+        // registered and spilled it was refused anything over 512 MiB).
+        a.try_grow(400 * MIB).unwrap();
+        drop(a);
+        assert_eq!(pool.reserved(), 0);
+    }
+}

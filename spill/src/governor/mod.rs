@@ -4,8 +4,9 @@
 //! [`MemoryPool`] before they buffer data, and spill when a reservation is refused. The governor
 //! builds that pool from the session's limit:
 //!
-//! - [`FairSpillPool`] splits the limit evenly between the spilling consumers that are active,
-//!   so that one partition's sort cannot starve another's;
+//! - [`SharingPool`] shares the limit between the consumers by what they use: nothing spills
+//!   while the limit has room that no neighbour needs, and sort merges are capped (see
+//!   [`pool`]);
 //! - [`TrackConsumersPool`] makes a "resources exhausted" error name the biggest consumers;
 //! - [`PeakRecordingPool`] records the high-water mark that the query summary reports.
 
@@ -15,9 +16,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use bytesize::ByteSize;
-use datafusion::execution::memory_pool::{
-    FairSpillPool, MemoryPool, PeakRecordingPool, TrackConsumersPool,
-};
+use datafusion::execution::memory_pool::{MemoryPool, PeakRecordingPool, TrackConsumersPool};
+
+pub mod pool;
+pub use pool::SharingPool;
 
 use crate::error::{Error, Result};
 
@@ -177,11 +179,9 @@ impl MemoryGovernor {
     pub fn new(limit: u64) -> Self {
         let top = NonZeroUsize::new(TOP_CONSUMERS_IN_ERRORS).unwrap_or(NonZeroUsize::MIN);
         let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-        let fair: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
-            FairSpillPool::new(limit_usize),
-            top,
-        ));
-        let peak = Arc::new(PeakRecordingPool::new(fair));
+        let sharing: Arc<dyn MemoryPool> =
+            Arc::new(TrackConsumersPool::new(SharingPool::new(limit_usize), top));
+        let peak = Arc::new(PeakRecordingPool::new(sharing));
         MemoryGovernor {
             limit,
             pool: Arc::clone(&peak) as Arc<dyn MemoryPool>,

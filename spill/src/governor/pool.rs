@@ -1,0 +1,354 @@
+//! The governor's pool: how one memory limit is shared between DataFusion's memory consumers.
+//!
+//! DataFusion operators reserve memory from a [`MemoryPool`] before they buffer data. A
+//! consumer that *can spill* (sorts, hash aggregates, repartition buffers) writes what it holds
+//! to disk when a reservation is refused; one that cannot (hash-join build sides, the merges of
+//! spilled sorts, writers) fails the query. A pool cannot take memory back: it can only refuse
+//! the next request, so the policy is in who is refused and when.
+//!
+//! DataFusion's `FairSpillPool` caps every *registered* spilling consumer at an equal share of
+//! the limit. Idle consumers count too (a repartition buffer holding one batch, a partial
+//! aggregate that passes rows through), so a grouped aggregation over many groups spilled with
+//! most of the limit free: h2o q10 at 1e8 rows spilled 7.1 GiB while the pool's peak was
+//! 5.3 GiB of an 11.8 GiB limit. Letting consumers borrow freely fixed that but broke a query
+//! with two spilling sorts, whose merges (which cannot spill, and take as many spill files as
+//! fit) then took the whole limit and refused each other. This pool keeps what worked in both:
+//!
+//! - **Shares as in DataFusion**: each reservation of a spilling consumer may hold an equal share
+//!   of the limit (less what non-spilling consumers hold) among the registered spilling
+//!   consumers. That rule is proven under small limits, where a single batch's state is a good
+//!   part of a share.
+//! - **Borrowing while memory is plentiful**: beyond its share, a spilling consumer may take
+//!   free memory as long as (1) no registered spilling consumer has been refused yet (once one
+//!   has spilled, memory is short, and borrowers are refused at their next request, so they
+//!   spill and give it back), (2) what stays free is at least an eighth of the limit and at
+//!   least the room every other consumer that has held memory needs to double it (or return
+//!   to its peak) up to its share, and (3) the share is at least 32 MiB.
+//! - **Sort merges are capped**: each `ExternalSorterMerge` may hold at most the limit (less
+//!   what non-spilling consumers hold) divided by the sorts registered, so that one merge
+//!   never starves another; a merge that is refused takes fewer spill files per pass.
+//! - **Other consumers that cannot spill** are served first come, first served, within the
+//!   limit, as in DataFusion's pools.
+//!
+//! Each consumer's peak and the requests it was refused are logged at `debug` level when it is
+//! dropped, so `--log-level debug` shows what every operator was granted.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use bytesize::ByteSize;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{
+    MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
+};
+use parking_lot::Mutex;
+
+/// Name prefix of the consumer that holds an external sort's merge memory (DataFusion 55).
+const SORT_MERGE_PREFIX: &str = "ExternalSorterMerge[";
+
+/// Borrowing beyond a share stops while less than this fraction (1/n) of the limit is free:
+/// the rest is room for what operators need when they change phase (the merge of a spilled
+/// aggregate, a sort's merge), which they cannot spill.
+const BORROWING_RESERVE: usize = 8;
+
+/// Borrowing is allowed only where a share is at least this large. Under smaller shares one
+/// batch's aggregate state is a good part of a share: a consumer that borrowed spills runs
+/// that its merge later cannot read back within its share (the corpus's distinct aggregates
+/// under 4 MiB failed so), and spilling early costs little there.
+const BORROWING_MIN_SHARE: usize = 32 << 20;
+
+/// What a consumer does when it is refused, which decides how it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Spills (or emits early) and goes on.
+    Spillable,
+    /// The merge of a spilled sort: cannot spill, but merges fewer files when refused.
+    SortMerge,
+    /// Cannot spill: a refusal fails the query.
+    Fixed,
+}
+
+impl Kind {
+    fn of(consumer: &MemoryConsumer) -> Kind {
+        if consumer.can_spill() {
+            Kind::Spillable
+        } else if consumer.name().starts_with(SORT_MERGE_PREFIX) {
+            Kind::SortMerge
+        } else {
+            Kind::Fixed
+        }
+    }
+}
+
+/// One registered consumer.
+#[derive(Debug)]
+struct Consumer {
+    kind: Kind,
+    reserved: usize,
+    peak: usize,
+    refusals: usize,
+}
+
+impl Consumer {
+    fn new(kind: Kind) -> Self {
+        Consumer {
+            kind,
+            reserved: 0,
+            peak: 0,
+            refusals: 0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    consumers: HashMap<usize, Consumer>,
+    /// Bytes held by spillable consumers.
+    spillable: usize,
+    /// Bytes held by sort merges.
+    merging: usize,
+    /// Bytes held by other consumers that cannot spill.
+    fixed: usize,
+    /// Sort merges registered.
+    merges: usize,
+    /// Spillable consumers registered.
+    registered: usize,
+    /// Registered spillable consumers that have been refused (and so have spilled).
+    spilled: usize,
+}
+
+impl State {
+    fn total(&self) -> usize {
+        self.spillable + self.merging + self.fixed
+    }
+
+    fn add(&mut self, kind: Kind, bytes: usize) {
+        match kind {
+            Kind::Spillable => self.spillable += bytes,
+            Kind::SortMerge => self.merging += bytes,
+            Kind::Fixed => self.fixed += bytes,
+        }
+    }
+
+    fn sub(&mut self, kind: Kind, bytes: usize) {
+        let field = match kind {
+            Kind::Spillable => &mut self.spillable,
+            Kind::SortMerge => &mut self.merging,
+            Kind::Fixed => &mut self.fixed,
+        };
+        *field = field.saturating_sub(bytes);
+    }
+
+    /// Records `additional` bytes granted to consumer `id`.
+    fn grant(&mut self, id: usize, kind: Kind, additional: usize) {
+        let c = self
+            .consumers
+            .entry(id)
+            .or_insert_with(|| Consumer::new(kind));
+        c.reserved += additional;
+        c.peak = c.peak.max(c.reserved);
+        self.add(kind, additional);
+    }
+
+    /// Why a reservation of consumer `id` (of `kind`, holding `held`) may not grow by
+    /// `additional`, or `None`.
+    fn refusal(
+        &self,
+        limit: usize,
+        id: usize,
+        kind: Kind,
+        held: usize,
+        additional: usize,
+    ) -> Option<String> {
+        let total = self.total();
+        let free = limit.saturating_sub(total);
+        if additional > free {
+            return Some(format!("{} of the limit is free", ByteSize(free as u64)));
+        }
+        let wanted = held + additional;
+        match kind {
+            Kind::Fixed => None,
+            Kind::SortMerge => {
+                let cap = limit.saturating_sub(self.fixed) / self.merges.max(1);
+                (wanted > cap).then(|| {
+                    format!(
+                        "a sort's merge may hold {} ({} sorts share the limit)",
+                        ByteSize(cap as u64),
+                        self.merges
+                    )
+                })
+            }
+            Kind::Spillable => {
+                // DataFusion's fair rule: a share of every registered spilling consumer...
+                let available = limit.saturating_sub(self.fixed + self.merging);
+                let share = available / self.registered.max(1);
+                if wanted <= share {
+                    return None;
+                }
+                // ...and beyond it, borrowing, but only while no consumer has had to spill.
+                if share < BORROWING_MIN_SHARE {
+                    return Some(format!(
+                        "its share is {} of {} spilling consumers",
+                        ByteSize(share as u64),
+                        self.registered
+                    ));
+                }
+                if self.spilled > 0 {
+                    return Some(format!(
+                        "memory is short ({} spilling consumers have spilled), and its share \
+                         is {} of {} spilling consumers",
+                        self.spilled,
+                        ByteSize(share as u64),
+                        self.registered
+                    ));
+                }
+                // Keep room for every other consumer that has held memory to double what it
+                // holds, or to get back to its peak, up to the share; and an eighth of the
+                // limit at least.
+                let owed: usize = self
+                    .consumers
+                    .iter()
+                    .filter(|(other, c)| **other != id && c.kind == Kind::Spillable && c.peak > 0)
+                    .map(|(_, c)| {
+                        share
+                            .min((2 * c.reserved).max(c.peak))
+                            .saturating_sub(c.reserved)
+                    })
+                    .sum();
+                let kept = owed.max(limit / BORROWING_RESERVE);
+                (free - additional < kept).then(|| {
+                    format!(
+                        "its share is {} of {} spilling consumers, and {} more is kept for the \
+                         others to grow",
+                        ByteSize(share as u64),
+                        self.registered,
+                        ByteSize(kept as u64)
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// A [`MemoryPool`] that shares a limit between spilling consumers by what they use, caps sort
+/// merges, and serves the rest first come, first served (see the [module docs](self)).
+#[derive(Debug)]
+pub struct SharingPool {
+    limit: usize,
+    state: Mutex<State>,
+}
+
+impl SharingPool {
+    /// A pool that grants at most `limit` bytes in total.
+    pub fn new(limit: usize) -> Self {
+        SharingPool {
+            limit,
+            state: Mutex::new(State::default()),
+        }
+    }
+}
+
+impl fmt::Display for SharingPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spillframe's pool of {}", ByteSize(self.limit as u64))
+    }
+}
+
+impl MemoryPool for SharingPool {
+    fn name(&self) -> &str {
+        "sharing"
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        let kind = Kind::of(consumer);
+        let mut state = self.state.lock();
+        match kind {
+            Kind::SortMerge => state.merges += 1,
+            Kind::Spillable => state.registered += 1,
+            Kind::Fixed => {}
+        }
+        state.consumers.insert(consumer.id(), Consumer::new(kind));
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        let mut state = self.state.lock();
+        let Some(c) = state.consumers.remove(&consumer.id()) else {
+            return;
+        };
+        match c.kind {
+            Kind::SortMerge => state.merges = state.merges.saturating_sub(1),
+            Kind::Spillable => {
+                state.registered = state.registered.saturating_sub(1);
+                if c.refusals > 0 {
+                    state.spilled = state.spilled.saturating_sub(1);
+                }
+            }
+            Kind::Fixed => {}
+        }
+        // Reservations are freed before they unregister; anything left is released here.
+        state.sub(c.kind, c.reserved);
+        tracing::debug!(
+            consumer = consumer.name(),
+            peak = c.peak,
+            refused = c.refusals,
+            "memory consumer done"
+        );
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        let consumer = reservation.consumer();
+        self.state
+            .lock()
+            .grant(consumer.id(), Kind::of(consumer), additional);
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        let mut state = self.state.lock();
+        let id = reservation.consumer().id();
+        let Some(c) = state.consumers.get_mut(&id) else {
+            return;
+        };
+        let kind = c.kind;
+        c.reserved = c.reserved.saturating_sub(shrink);
+        state.sub(kind, shrink);
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
+        let consumer = reservation.consumer();
+        let id = consumer.id();
+        let kind = Kind::of(consumer);
+        let mut state = self.state.lock();
+        // Shares are checked per reservation, as in DataFusion's pools: an operator that
+        // holds one reservation for its table and takes a fresh one to merge its spills must
+        // get the merge's memory, or fail.
+        match state.refusal(self.limit, id, kind, reservation.size(), additional) {
+            None => {
+                state.grant(id, kind, additional);
+                Ok(())
+            }
+            Some(why) => {
+                if let Some(c) = state.consumers.get_mut(&id) {
+                    c.refusals += 1;
+                    if c.refusals == 1 && c.kind == Kind::Spillable {
+                        state.spilled += 1;
+                    }
+                }
+                Err(DataFusionError::ResourcesExhausted(format!(
+                    "Failed to allocate additional {} for {} with {} already allocated: {why} \
+                     ({self})",
+                    ByteSize(additional as u64),
+                    consumer.name(),
+                    ByteSize(reservation.size() as u64),
+                )))
+            }
+        }
+    }
+
+    fn reserved(&self) -> usize {
+        self.state.lock().total()
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.limit)
+    }
+}
