@@ -226,9 +226,9 @@ impl fmt::Debug for PartitionStore {
 impl PartitionStore {
     /// A store reserving memory from `pool` and charging spill files to `disk`.
     pub fn new(config: StoreConfig, pool: &Arc<dyn MemoryPool>, disk: Arc<DiskBudget>) -> Self {
-        // Registered as not spillable: the governor's pool (like DataFusion's fair pool) divides its spillable share by the
-        // number of spillable consumers, so a registered-but-idle store would halve what each
-        // sort may hold. As an unspillable consumer it only takes what it actually holds, and
+        // Registered as not spillable: the governor's pool (like DataFusion's fair pool)
+        // divides its spillable share by the number of spillable consumers, so a
+        // registered-but-idle store would halve what each sort may hold. As an unspillable consumer it only takes what it actually holds, and
         // it frees memory itself, by eviction, when a reservation is refused.
         let reservation = MemoryConsumer::new("PartitionStore").register(pool);
         PartitionStore {
