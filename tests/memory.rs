@@ -84,3 +84,61 @@ fn peak_rss_stays_near_the_limit_on_data_nine_times_larger() {
         );
     }
 }
+
+/// A cgroup v1 memory group made for a test, removed on drop.
+struct MemoryGroup {
+    dir: std::path::PathBuf,
+}
+
+impl MemoryGroup {
+    /// A group under the v1 memory controller limited to `bytes`, or `None` without one
+    /// (no v1 controller, or not root).
+    fn create(bytes: u64) -> Option<MemoryGroup> {
+        let root = std::path::Path::new("/sys/fs/cgroup/memory");
+        let dir = root.join(format!("spillframe-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        let group = MemoryGroup { dir };
+        std::fs::write(group.dir.join("memory.limit_in_bytes"), bytes.to_string()).ok()?;
+        Some(group)
+    }
+}
+
+impl Drop for MemoryGroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Inside a 256 MiB cgroup v1 memory group, the default limit (half the usable memory) is
+/// 128 MiB, not half the machine: the process's own group is read, not only the root's.
+#[test]
+fn the_default_limit_follows_the_process_cgroup_v1_limit() {
+    let Some(group) = MemoryGroup::create(256 << 20) else {
+        assert!(
+            std::env::var_os("SPILLFRAME_TEST_NO_CGROUP").is_some(),
+            "making a cgroup v1 memory group failed: this test needs root and a writable \
+             /sys/fs/cgroup/memory (CI has both); set SPILLFRAME_TEST_NO_CGROUP=1 to skip it \
+             on purpose"
+        );
+        eprintln!("skipped on purpose (SPILLFRAME_TEST_NO_CGROUP)");
+        return;
+    };
+    // The shell moves itself into the group, then becomes spillframe.
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec {} sql 'SELECT 1 AS one'",
+        group.dir.display(),
+        env!("CARGO_BIN_EXE_spillframe")
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("SPILLFRAME_CONFIG")
+        .env_remove("SPILLFRAME_MEMORY_LIMIT")
+        .output()
+        .expect("run spillframe in the group");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "failed:\n{stderr}");
+    assert!(
+        stderr.contains("of 128.0 MiB limit"),
+        "the default limit should be half the group's 256 MiB:\n{stderr}"
+    );
+}

@@ -129,7 +129,7 @@ impl FromStr for MemoryLimit {
 }
 
 /// The memory this process may use: the machine's physical memory, or the cgroup limit when
-/// one is set and smaller.
+/// one is set and smaller (cgroup v1 or v2, the process's own group or the root's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MachineMemory {
     /// Total physical memory in bytes.
@@ -149,10 +149,20 @@ impl MachineMemory {
                 "the operating system reported 0 bytes of memory".into(),
             ));
         }
-        let cgroup_limit = sys
-            .cgroup_limits()
-            .map(|c| c.total_memory)
-            .filter(|&l| l > 0 && l < physical);
+        // The system-wide reading covers the cgroup root only; the process's own group (a
+        // v1 `memory.limit_in_bytes` or a v2 `memory.max`, with its ancestors) is read from
+        // `/proc/self`. The smaller applies.
+        let own = sysinfo::get_current_pid().ok().and_then(|pid| {
+            sys.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), false);
+            sys.process(pid)
+                .and_then(|p| p.cgroup_limits())
+                .map(|c| c.total_memory)
+        });
+        let cgroup_limit = [sys.cgroup_limits().map(|c| c.total_memory), own]
+            .into_iter()
+            .flatten()
+            .filter(|&l| l > 0 && l < physical)
+            .min();
         Ok(MachineMemory {
             physical,
             cgroup_limit,
