@@ -381,6 +381,13 @@ impl SessionBuilder {
             .with_target_partitions(config.target_partitions)
             .with_batch_size(config.batch_size)
             .with_information_schema(true);
+        // DataFusion's own spill files (sorts, aggregates, repartitions) follow the same
+        // `spill_compression` as the partition store's.
+        session_config.options_mut().execution.spill_compression = match config.spill_compression {
+            Compression::None => datafusion::common::config::SpillCompression::Uncompressed,
+            Compression::Lz4 => datafusion::common::config::SpillCompression::Lz4Frame,
+            Compression::Zstd => datafusion::common::config::SpillCompression::Zstd,
+        };
         // A sort reserves memory up front for merging what it holds when it spills (10 MiB per
         // partition by default). Under small limits that reservation alone would exhaust the
         // pool, so it is kept to a third of each partition's share. Under large limits 10 MiB
