@@ -143,25 +143,21 @@ mod sharing_pool {
         assert!(err.contains("its share is 2.0 MiB of 2"), "{err}");
     }
 
-    /// A sort's merge may hold at most its share of the limit among the sorts registered, so a
-    /// second sort's merge always finds room; other non-spilling consumers are first come,
-    /// first served.
+    /// Consumers that cannot spill (a sort's merge, a hash-join build side) are first come,
+    /// first served within the limit, and what they hold comes off the spilling consumers'
+    /// shares.
     #[test]
-    fn sort_merges_are_capped_per_sort() {
+    fn unspillable_consumers_are_first_come_first_served() {
         let pool = pool(100 * MIB);
-        let m0 = MemoryConsumer::new("ExternalSorterMerge[0]").register(&pool);
-        let m1 = MemoryConsumer::new("ExternalSorterMerge[1]").register(&pool);
-        m0.try_grow(50 * MIB).unwrap();
-        let err = m0.try_grow(MIB).unwrap_err().to_string();
-        assert!(
-            err.contains("a sort's merge may hold 50.0 MiB (2 sorts"),
-            "{err}"
-        );
-        m1.try_grow(50 * MIB).unwrap();
-        drop((m0, m1));
+        let merge = MemoryConsumer::new("ExternalSorterMerge[0]").register(&pool);
         let build = MemoryConsumer::new("HashJoinInput").register(&pool);
-        build.try_grow(100 * MIB).unwrap();
-        assert!(build.try_grow(1).is_err());
+        let sort = spilling(&pool, "ExternalSorter[1]");
+        merge.try_grow(60 * MIB).unwrap();
+        build.try_grow(20 * MIB).unwrap();
+        assert!(build.try_grow(21 * MIB).is_err());
+        // The sort's share is what is left: 20 MiB.
+        sort.try_grow(20 * MIB).unwrap();
+        assert!(sort.try_grow(1).is_err());
         assert_eq!(pool.reserved(), 100 * MIB);
     }
 

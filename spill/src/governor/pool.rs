@@ -24,11 +24,8 @@
 //!   spill and give it back), (2) what stays free is at least an eighth of the limit and at
 //!   least the room every other consumer that has held memory needs to double it (or return
 //!   to its peak) up to its share, and (3) the share is at least 32 MiB.
-//! - **Sort merges are capped**: each `ExternalSorterMerge` may hold at most the limit (less
-//!   what non-spilling consumers hold) divided by the sorts registered, so that one merge
-//!   never starves another; a merge that is refused takes fewer spill files per pass.
-//! - **Other consumers that cannot spill** are served first come, first served, within the
-//!   limit, as in DataFusion's pools.
+//! - **Consumers that cannot spill** (sort merges included) are served first come, first
+//!   served, within the limit, as in DataFusion's pools.
 //!
 //! Each consumer's peak and the requests it was refused are logged at `debug` level when it is
 //! dropped, so `--log-level debug` shows what every operator was granted.
@@ -42,9 +39,6 @@ use datafusion::execution::memory_pool::{
     MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
 };
 use parking_lot::Mutex;
-
-/// Name prefix of the consumer that holds an external sort's merge memory (DataFusion 55).
-const SORT_MERGE_PREFIX: &str = "ExternalSorterMerge[";
 
 /// Borrowing beyond a share stops while less than this fraction (1/n) of the limit is free:
 /// the rest is room for what operators need when they change phase (the merge of a spilled
@@ -62,8 +56,6 @@ const BORROWING_MIN_SHARE: usize = 32 << 20;
 enum Kind {
     /// Spills (or emits early) and goes on.
     Spillable,
-    /// The merge of a spilled sort: cannot spill, but merges fewer files when refused.
-    SortMerge,
     /// Cannot spill: a refusal fails the query.
     Fixed,
 }
@@ -72,8 +64,6 @@ impl Kind {
     fn of(consumer: &MemoryConsumer) -> Kind {
         if consumer.can_spill() {
             Kind::Spillable
-        } else if consumer.name().starts_with(SORT_MERGE_PREFIX) {
-            Kind::SortMerge
         } else {
             Kind::Fixed
         }
@@ -105,12 +95,8 @@ struct State {
     consumers: HashMap<usize, Consumer>,
     /// Bytes held by spillable consumers.
     spillable: usize,
-    /// Bytes held by sort merges.
-    merging: usize,
     /// Bytes held by other consumers that cannot spill.
     fixed: usize,
-    /// Sort merges registered.
-    merges: usize,
     /// Spillable consumers registered.
     registered: usize,
     /// Registered spillable consumers that have been refused (and so have spilled).
@@ -119,13 +105,12 @@ struct State {
 
 impl State {
     fn total(&self) -> usize {
-        self.spillable + self.merging + self.fixed
+        self.spillable + self.fixed
     }
 
     fn add(&mut self, kind: Kind, bytes: usize) {
         match kind {
             Kind::Spillable => self.spillable += bytes,
-            Kind::SortMerge => self.merging += bytes,
             Kind::Fixed => self.fixed += bytes,
         }
     }
@@ -133,7 +118,6 @@ impl State {
     fn sub(&mut self, kind: Kind, bytes: usize) {
         let field = match kind {
             Kind::Spillable => &mut self.spillable,
-            Kind::SortMerge => &mut self.merging,
             Kind::Fixed => &mut self.fixed,
         };
         *field = field.saturating_sub(bytes);
@@ -167,20 +151,14 @@ impl State {
         }
         let wanted = held + additional;
         match kind {
+            // A sort's merge refused below two streams fails the query, so merges are served
+            // like the other consumers that cannot spill: first come, first served. (Capping
+            // each merge at its sort's part of the limit failed a window query under 12 MiB
+            // with 4.6 MB free.)
             Kind::Fixed => None,
-            Kind::SortMerge => {
-                let cap = limit.saturating_sub(self.fixed) / self.merges.max(1);
-                (wanted > cap).then(|| {
-                    format!(
-                        "a sort's merge may hold {} ({} sorts share the limit)",
-                        ByteSize(cap as u64),
-                        self.merges
-                    )
-                })
-            }
             Kind::Spillable => {
                 // DataFusion's fair rule: a share of every registered spilling consumer...
-                let available = limit.saturating_sub(self.fixed + self.merging);
+                let available = limit.saturating_sub(self.fixed);
                 let share = available / self.registered.max(1);
                 if wanted <= share {
                     return None;
@@ -230,8 +208,9 @@ impl State {
     }
 }
 
-/// A [`MemoryPool`] that shares a limit between spilling consumers by what they use, caps sort
-/// merges, and serves the rest first come, first served (see the [module docs](self)).
+/// A [`MemoryPool`] that shares a limit between spilling consumers, lends what they leave while
+/// memory is plentiful, and serves the rest first come, first served (see the
+/// [module docs](self)).
 #[derive(Debug)]
 pub struct SharingPool {
     limit: usize,
@@ -263,7 +242,6 @@ impl MemoryPool for SharingPool {
         let kind = Kind::of(consumer);
         let mut state = self.state.lock();
         match kind {
-            Kind::SortMerge => state.merges += 1,
             Kind::Spillable => state.registered += 1,
             Kind::Fixed => {}
         }
@@ -276,7 +254,6 @@ impl MemoryPool for SharingPool {
             return;
         };
         match c.kind {
-            Kind::SortMerge => state.merges = state.merges.saturating_sub(1),
             Kind::Spillable => {
                 state.registered = state.registered.saturating_sub(1);
                 if c.refusals > 0 {
