@@ -14,12 +14,19 @@ const LIMIT: &str = "16MiB";
 /// Allowed RSS above an idle process plus the limit.
 const OVERHEAD: u64 = 64 << 20;
 
+/// `program` with the settings that would change the default memory limit removed.
+fn without_limit_settings(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_remove("SPILLFRAME_CONFIG")
+        .env_remove("SPILLFRAME_MEMORY_LIMIT");
+    command
+}
+
 /// Runs the CLI; returns (peak RSS, bytes spilled) from its summary line.
 fn run(args: &[&str]) -> (u64, u64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_spillframe"))
+    let out = without_limit_settings(env!("CARGO_BIN_EXE_spillframe"))
         .args(args)
-        .env_remove("SPILLFRAME_CONFIG")
-        .env_remove("SPILLFRAME_MEMORY_LIMIT")
         .output()
         .expect("run spillframe");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -129,10 +136,8 @@ fn the_default_limit_follows_the_process_cgroup_v1_limit() {
         group.dir.display(),
         env!("CARGO_BIN_EXE_spillframe")
     );
-    let out = Command::new("sh")
+    let out = without_limit_settings("sh")
         .args(["-c", &script])
-        .env_remove("SPILLFRAME_CONFIG")
-        .env_remove("SPILLFRAME_MEMORY_LIMIT")
         .output()
         .expect("run spillframe in the group");
     let stderr = String::from_utf8_lossy(&out.stderr);

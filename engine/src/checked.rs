@@ -116,9 +116,7 @@ impl CheckedArithmetic {
             mul: udf(Operator::Multiply, "checked_mul"),
         }
     }
-}
 
-impl CheckedArithmetic {
     /// The functions the rewrite calls, to register in the session beside it.
     pub fn functions(&self) -> [&Arc<ScalarUDF>; 3] {
         [&self.add, &self.sub, &self.mul]

@@ -4,9 +4,8 @@
 //! [`MemoryPool`] before they buffer data, and spill when a reservation is refused. The governor
 //! builds that pool from the session's limit:
 //!
-//! - [`SharingPool`] shares the limit between the consumers by what they use: nothing spills
-//!   while the limit has room that no neighbour needs, and sort merges are capped (see
-//!   [`pool`]);
+//! - [`SharingPool`] keeps DataFusion's fair shares of the limit and lends spilling consumers
+//!   what the others leave while memory is plentiful (see [`pool`]);
 //! - [`TrackConsumersPool`] makes a "resources exhausted" error name the biggest consumers;
 //! - [`PeakRecordingPool`] records the high-water mark that the query summary reports.
 

@@ -51,38 +51,20 @@ const BORROWING_RESERVE: usize = 8;
 /// under 4 MiB failed so), and spilling early costs little there.
 const BORROWING_MIN_SHARE: usize = 32 << 20;
 
-/// What a consumer does when it is refused, which decides how it is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Spills (or emits early) and goes on.
-    Spillable,
-    /// Cannot spill: a refusal fails the query.
-    Fixed,
-}
-
-impl Kind {
-    fn of(consumer: &MemoryConsumer) -> Kind {
-        if consumer.can_spill() {
-            Kind::Spillable
-        } else {
-            Kind::Fixed
-        }
-    }
-}
-
 /// One registered consumer.
 #[derive(Debug)]
 struct Consumer {
-    kind: Kind,
+    /// Whether it spills (or emits early) when refused; one that cannot fails the query.
+    can_spill: bool,
     reserved: usize,
     peak: usize,
     refusals: usize,
 }
 
 impl Consumer {
-    fn new(kind: Kind) -> Self {
+    fn new(can_spill: bool) -> Self {
         Consumer {
-            kind,
+            can_spill,
             reserved: 0,
             peak: 0,
             refusals: 0,
@@ -108,39 +90,33 @@ impl State {
         self.spillable + self.fixed
     }
 
-    fn add(&mut self, kind: Kind, bytes: usize) {
-        match kind {
-            Kind::Spillable => self.spillable += bytes,
-            Kind::Fixed => self.fixed += bytes,
+    /// The bytes held by spilling consumers, or by the others.
+    fn held_by(&mut self, can_spill: bool) -> &mut usize {
+        if can_spill {
+            &mut self.spillable
+        } else {
+            &mut self.fixed
         }
     }
 
-    fn sub(&mut self, kind: Kind, bytes: usize) {
-        let field = match kind {
-            Kind::Spillable => &mut self.spillable,
-            Kind::Fixed => &mut self.fixed,
-        };
-        *field = field.saturating_sub(bytes);
-    }
-
     /// Records `additional` bytes granted to consumer `id`.
-    fn grant(&mut self, id: usize, kind: Kind, additional: usize) {
+    fn grant(&mut self, id: usize, can_spill: bool, additional: usize) {
         let c = self
             .consumers
             .entry(id)
-            .or_insert_with(|| Consumer::new(kind));
+            .or_insert_with(|| Consumer::new(can_spill));
         c.reserved += additional;
         c.peak = c.peak.max(c.reserved);
-        self.add(kind, additional);
+        *self.held_by(can_spill) += additional;
     }
 
-    /// Why a reservation of consumer `id` (of `kind`, holding `held`) may not grow by
-    /// `additional`, or `None`.
+    /// Why a reservation of consumer `id` (holding `held`) may not grow by `additional`, or
+    /// `None`.
     fn refusal(
         &self,
         limit: usize,
         id: usize,
-        kind: Kind,
+        can_spill: bool,
         held: usize,
         additional: usize,
     ) -> Option<String> {
@@ -149,62 +125,59 @@ impl State {
         if additional > free {
             return Some(format!("{} of the limit is free", ByteSize(free as u64)));
         }
-        let wanted = held + additional;
-        match kind {
-            // A sort's merge refused below two streams fails the query, so merges are served
-            // like the other consumers that cannot spill: first come, first served. (Capping
-            // each merge at its sort's part of the limit failed a window query under 12 MiB
-            // with 4.6 MB free.)
-            Kind::Fixed => None,
-            Kind::Spillable => {
-                // DataFusion's fair rule: a share of every registered spilling consumer...
-                let available = limit.saturating_sub(self.fixed);
-                let share = available / self.registered.max(1);
-                if wanted <= share {
-                    return None;
-                }
-                // ...and beyond it, borrowing, but only while no consumer has had to spill.
-                if share < BORROWING_MIN_SHARE {
-                    return Some(format!(
-                        "its share is {} of {} spilling consumers",
-                        ByteSize(share as u64),
-                        self.registered
-                    ));
-                }
-                if self.spilled > 0 {
-                    return Some(format!(
-                        "memory is short ({} spilling consumers have spilled), and its share \
-                         is {} of {} spilling consumers",
-                        self.spilled,
-                        ByteSize(share as u64),
-                        self.registered
-                    ));
-                }
-                // Keep room for every other consumer that has held memory to double what it
-                // holds, or to get back to its peak, up to the share; and an eighth of the
-                // limit at least.
-                let owed: usize = self
-                    .consumers
-                    .iter()
-                    .filter(|(other, c)| **other != id && c.kind == Kind::Spillable && c.peak > 0)
-                    .map(|(_, c)| {
-                        share
-                            .min((2 * c.reserved).max(c.peak))
-                            .saturating_sub(c.reserved)
-                    })
-                    .sum();
-                let kept = owed.max(limit / BORROWING_RESERVE);
-                (free - additional < kept).then(|| {
-                    format!(
-                        "its share is {} of {} spilling consumers, and {} more is kept for the \
-                         others to grow",
-                        ByteSize(share as u64),
-                        self.registered,
-                        ByteSize(kept as u64)
-                    )
-                })
-            }
+        // Consumers that cannot spill are first come, first served. (Capping a sort's merge
+        // at its sort's part of the limit failed a window query under 12 MiB with 4.6 MB
+        // free: a merge refused below two streams fails the query.)
+        if !can_spill {
+            return None;
         }
+        let wanted = held + additional;
+        // DataFusion's fair rule: a share of every registered spilling consumer...
+        let available = limit.saturating_sub(self.fixed);
+        let share = available / self.registered.max(1);
+        if wanted <= share {
+            return None;
+        }
+        // ...and beyond it, borrowing, but only while no consumer has had to spill.
+        if share < BORROWING_MIN_SHARE {
+            return Some(format!(
+                "its share is {} of {} spilling consumers",
+                ByteSize(share as u64),
+                self.registered
+            ));
+        }
+        if self.spilled > 0 {
+            return Some(format!(
+                "memory is short ({} spilling consumers have spilled), and its share \
+                 is {} of {} spilling consumers",
+                self.spilled,
+                ByteSize(share as u64),
+                self.registered
+            ));
+        }
+        // Keep room for every other consumer that has held memory to double what it
+        // holds, or to get back to its peak, up to the share; and an eighth of the
+        // limit at least.
+        let owed: usize = self
+            .consumers
+            .iter()
+            .filter(|(other, c)| **other != id && c.can_spill && c.peak > 0)
+            .map(|(_, c)| {
+                share
+                    .min((2 * c.reserved).max(c.peak))
+                    .saturating_sub(c.reserved)
+            })
+            .sum();
+        let kept = owed.max(limit / BORROWING_RESERVE);
+        (free - additional < kept).then(|| {
+            format!(
+                "its share is {} of {} spilling consumers, and {} more is kept for the \
+                 others to grow",
+                ByteSize(share as u64),
+                self.registered,
+                ByteSize(kept as u64)
+            )
+        })
     }
 }
 
@@ -239,13 +212,13 @@ impl MemoryPool for SharingPool {
     }
 
     fn register(&self, consumer: &MemoryConsumer) {
-        let kind = Kind::of(consumer);
         let mut state = self.state.lock();
-        match kind {
-            Kind::Spillable => state.registered += 1,
-            Kind::Fixed => {}
+        if consumer.can_spill() {
+            state.registered += 1;
         }
-        state.consumers.insert(consumer.id(), Consumer::new(kind));
+        state
+            .consumers
+            .insert(consumer.id(), Consumer::new(consumer.can_spill()));
     }
 
     fn unregister(&self, consumer: &MemoryConsumer) {
@@ -253,17 +226,15 @@ impl MemoryPool for SharingPool {
         let Some(c) = state.consumers.remove(&consumer.id()) else {
             return;
         };
-        match c.kind {
-            Kind::Spillable => {
-                state.registered = state.registered.saturating_sub(1);
-                if c.refusals > 0 {
-                    state.spilled = state.spilled.saturating_sub(1);
-                }
+        if c.can_spill {
+            state.registered = state.registered.saturating_sub(1);
+            if c.refusals > 0 {
+                state.spilled = state.spilled.saturating_sub(1);
             }
-            Kind::Fixed => {}
         }
         // Reservations are freed before they unregister; anything left is released here.
-        state.sub(c.kind, c.reserved);
+        let held = state.held_by(c.can_spill);
+        *held = held.saturating_sub(c.reserved);
         tracing::debug!(
             consumer = consumer.name(),
             peak = c.peak,
@@ -276,7 +247,7 @@ impl MemoryPool for SharingPool {
         let consumer = reservation.consumer();
         self.state
             .lock()
-            .grant(consumer.id(), Kind::of(consumer), additional);
+            .grant(consumer.id(), consumer.can_spill(), additional);
     }
 
     fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
@@ -285,28 +256,29 @@ impl MemoryPool for SharingPool {
         let Some(c) = state.consumers.get_mut(&id) else {
             return;
         };
-        let kind = c.kind;
         c.reserved = c.reserved.saturating_sub(shrink);
-        state.sub(kind, shrink);
+        let can_spill = c.can_spill;
+        let held = state.held_by(can_spill);
+        *held = held.saturating_sub(shrink);
     }
 
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
         let consumer = reservation.consumer();
         let id = consumer.id();
-        let kind = Kind::of(consumer);
+        let can_spill = consumer.can_spill();
         let mut state = self.state.lock();
         // Shares are checked per reservation, as in DataFusion's pools: an operator that
         // holds one reservation for its table and takes a fresh one to merge its spills must
         // get the merge's memory, or fail.
-        match state.refusal(self.limit, id, kind, reservation.size(), additional) {
+        match state.refusal(self.limit, id, can_spill, reservation.size(), additional) {
             None => {
-                state.grant(id, kind, additional);
+                state.grant(id, can_spill, additional);
                 Ok(())
             }
             Some(why) => {
                 if let Some(c) = state.consumers.get_mut(&id) {
                     c.refusals += 1;
-                    if c.refusals == 1 && c.kind == Kind::Spillable {
+                    if c.refusals == 1 && c.can_spill {
                         state.spilled += 1;
                     }
                 }
