@@ -25,6 +25,12 @@ fn without_limit_settings(program: &str) -> Command {
 
 /// Runs the CLI; returns (peak RSS, bytes spilled) from its summary line.
 fn run(args: &[&str]) -> (u64, u64) {
+    let (rss, spilled, _) = run_printing(args);
+    (rss, spilled)
+}
+
+/// Runs the CLI; returns (peak RSS, bytes spilled) from its summary line and what it printed.
+fn run_printing(args: &[&str]) -> (u64, u64, String) {
     let out = without_limit_settings(env!("CARGO_BIN_EXE_spillframe"))
         .args(args)
         .output()
@@ -48,7 +54,11 @@ fn run(args: &[&str]) -> (u64, u64) {
             .unwrap_or_else(|e| panic!("cannot parse {name} '{value}' in '{summary}': {e}"))
             .0
     };
-    (field("peak RSS"), field("spilled"))
+    (
+        field("peak RSS"),
+        field("spilled"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -90,6 +100,43 @@ fn peak_rss_stays_near_the_limit_on_data_nine_times_larger() {
             ByteSize(OVERHEAD)
         );
     }
+}
+
+/// Printing a result far larger than the limit keeps only the rows shown: the result
+/// streams past the printer (before, every batch was collected first, and this run reached
+/// 357 MiB of RSS under a 16 MiB limit).
+#[test]
+fn printing_a_large_result_holds_only_the_rows_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = crate::common::gen_groupby("2e6", &dir.path().join("g"));
+    let (idle, _) = run(&["sql", "SELECT 1", "--memory-limit", LIMIT]);
+    let ceiling = idle + ByteSize::mib(16).0 + OVERHEAD;
+    let (rss, _, printed) = run_printing(&[
+        "sql",
+        "SELECT * FROM x LIMIT 9223372036854775807",
+        "-t",
+        &table,
+        "--memory-limit",
+        LIMIT,
+        "--max-rows",
+        "6",
+    ]);
+    assert!(printed.starts_with("shape: (2000000, 9)\n"), "{printed}");
+    assert!(printed.contains("… 1999994 more rows …"), "{printed}");
+    // 4 head rows, 2 tail rows, a header and borders.
+    assert_eq!(
+        printed.lines().filter(|l| l.starts_with("| id")).count(),
+        1 + 6,
+        "{printed}"
+    );
+    assert!(
+        rss <= ceiling,
+        "printing: peak RSS {} over {} (idle {} + limit {LIMIT} + overhead {})",
+        ByteSize(rss),
+        ByteSize(ceiling),
+        ByteSize(idle),
+        ByteSize(OVERHEAD)
+    );
 }
 
 /// A cgroup v1 memory group made for a test, removed on drop.

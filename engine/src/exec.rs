@@ -159,24 +159,58 @@ impl Query {
 
     /// Async form of [`run`](Self::run).
     pub async fn run_async(&self) -> Result<(Vec<RecordBatch>, QueryMetrics)> {
+        let mut batches = Vec::new();
+        let metrics = self
+            .run_each_async(|b| {
+                batches.push(b);
+                Ok(())
+            })
+            .await?;
+        Ok((batches, metrics))
+    }
+
+    /// Runs the query, handing each result batch to `sink` as it is produced instead of
+    /// keeping them: memory then holds what the plan holds plus what `sink` keeps. A write
+    /// query's output is committed when the run succeeds and removed when it fails (`sink`
+    /// failing included).
+    pub fn run_each(
+        &self,
+        sink: impl FnMut(RecordBatch) -> Result<()> + Send,
+    ) -> Result<QueryMetrics> {
+        let session = self.session.clone();
+        session.block_on(self.run_each_async(sink))
+    }
+
+    /// Async form of [`run_each`](Self::run_each).
+    pub async fn run_each_async(
+        &self,
+        mut sink: impl FnMut(RecordBatch) -> Result<()> + Send,
+    ) -> Result<QueryMetrics> {
+        use futures::StreamExt as _;
         let started = self.start();
-        let result = datafusion::physical_plan::collect(self.plan.clone(), self.task_ctx.clone())
-            .await
-            .map_err(|e| self.execution_error(e));
-        let batches = match (result, &self.output) {
-            (Ok(b), Some(out)) => {
-                out.commit()?;
-                b
+        let mut rows = 0u64;
+        let streamed = async {
+            let mut stream =
+                datafusion::physical_plan::execute_stream(self.plan.clone(), self.task_ctx.clone())
+                    .map_err(|e| self.execution_error(e))?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| self.execution_error(e))?;
+                rows += batch.num_rows() as u64;
+                sink(batch)?;
             }
-            (Ok(b), None) => b,
+            Ok::<_, Error>(())
+        }
+        .await;
+        match (streamed, &self.output) {
+            (Ok(()), Some(out)) => out.commit()?,
+            (Ok(()), None) => {}
             (Err(e), Some(out)) => {
                 out.abandon();
                 return Err(e);
             }
             (Err(e), None) => return Err(e),
-        };
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        Ok((batches, self.metrics(rows, started.elapsed())))
+        }
+        Ok(self.metrics(rows, started.elapsed()))
     }
 
     /// Marks the start of a run: resets the peak and snapshots the store's counters.

@@ -61,7 +61,7 @@ pub use jobs::{JobHandle, JobId, JobProgress, JobStatus, Merge, Merged, Partitio
 pub use session::{Session, SessionBuilder, SessionSettings};
 pub use source::{CsvOptions, FileFormat};
 pub use spillframe_spill::{Compression, MemoryLimit};
-pub use table::Table;
+pub use table::{Preview, Table};
 
 /// Everything a typical program needs, in one import.
 pub mod prelude {

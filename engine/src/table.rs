@@ -142,50 +142,148 @@ impl Table {
     /// The table as text: shape, then the rows, or the first and last of them when there are
     /// more than `max_rows`.
     pub fn format(&self, max_rows: usize) -> String {
-        let rows = self.height();
-        let mut out = format!("shape: ({rows}, {})\n", self.width());
-        let truncated = rows > max_rows;
-        let (head, tail) = if truncated {
-            let head = max_rows.div_ceil(3) * 2;
-            (head.min(max_rows), max_rows.saturating_sub(head))
-        } else {
-            (rows, 0)
-        };
-        let shown: Vec<RecordBatch> = if !truncated {
-            if self.batches.is_empty() {
-                vec![RecordBatch::new_empty(self.schema.clone())]
+        let mut preview = Preview::new(self.schema.clone(), max_rows);
+        for b in &self.batches {
+            if let Err(e) = preview.push(b.clone()) {
+                return format!("<cannot print: {e}>\n");
+            }
+        }
+        preview.format()
+    }
+}
+
+/// The printable part of a result that streams past: its first and last rows and its row
+/// count, so that printing a result of any size holds at most `max_rows` rows.
+/// [`Table::format`] prints the same way.
+#[derive(Debug)]
+pub struct Preview {
+    schema: SchemaRef,
+    head_limit: usize,
+    tail_limit: usize,
+    head: Vec<RecordBatch>,
+    head_rows: usize,
+    /// The last rows seen after the head, compacted (copied out of their source batches, so
+    /// that a kept row does not keep its whole batch alive).
+    tail: std::collections::VecDeque<RecordBatch>,
+    tail_rows: usize,
+    rows: u64,
+}
+
+impl Preview {
+    /// An empty preview of a result with `schema` that shows at most `max_rows` rows: the
+    /// first two thirds and the last third of a longer result.
+    pub fn new(schema: SchemaRef, max_rows: usize) -> Preview {
+        let head_limit = (max_rows.div_ceil(3) * 2).min(max_rows);
+        Preview {
+            schema,
+            head_limit,
+            tail_limit: max_rows - head_limit,
+            head: Vec::new(),
+            head_rows: 0,
+            tail: Default::default(),
+            tail_rows: 0,
+            rows: 0,
+        }
+    }
+
+    /// Takes the next batch of the result: keeps what may be shown and counts the rest.
+    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        self.rows += n as u64;
+        let to_head = (self.head_limit - self.head_rows).min(n);
+        if to_head > 0 {
+            self.head.push(compact(&batch.slice(0, to_head))?);
+            self.head_rows += to_head;
+        }
+        let rest = n - to_head;
+        if rest == 0 || self.tail_limit == 0 {
+            return Ok(());
+        }
+        let keep = rest.min(self.tail_limit);
+        self.tail.push_back(compact(&batch.slice(n - keep, keep))?);
+        self.tail_rows += keep;
+        while let Some(front) = self.tail.front() {
+            let excess = self.tail_rows.saturating_sub(self.tail_limit);
+            if excess == 0 {
+                break;
+            }
+            let front_rows = front.num_rows();
+            if front_rows <= excess {
+                self.tail.pop_front();
+                self.tail_rows -= front_rows;
             } else {
-                self.batches.clone()
+                let trimmed = compact(&front.slice(excess, front_rows - excess))?;
+                self.tail[0] = trimmed;
+                self.tail_rows -= excess;
             }
-        } else {
-            match self.to_batch() {
-                Ok(all) => vec![all.slice(0, head), all.slice(rows - tail, tail)],
-                Err(e) => return format!("{out}<cannot print: {e}>\n"),
-            }
-        };
+        }
+        Ok(())
+    }
+
+    /// Rows seen so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The preview as text: shape, then the rows, with a marker where rows were left out.
+    pub fn format(&self) -> String {
+        let mut out = format!("shape: ({}, {})\n", self.rows, self.schema.fields().len());
+        let shown_rows = (self.head_rows + self.tail_rows) as u64;
+        let left_out = self.rows - shown_rows;
+        let mut shown: Vec<RecordBatch> = self.head.iter().chain(&self.tail).cloned().collect();
+        if shown.is_empty() {
+            shown.push(RecordBatch::new_empty(self.schema.clone()));
+        }
         let text = match arrow::util::pretty::pretty_format_batches(&shown) {
             Ok(t) => t.to_string(),
             Err(e) => return format!("{out}<cannot print: {e}>\n"),
         };
-        if truncated {
-            // The header is 3 lines (border, names, border), then the head rows.
-            let lines: Vec<&str> = text.lines().collect();
-            let split = (3 + head).min(lines.len());
-            for l in &lines[..split] {
-                out.push_str(l);
-                out.push('\n');
-            }
-            out.push_str(&format!("… {} more rows …\n", rows - head - tail));
-            for l in &lines[split..] {
-                out.push_str(l);
-                out.push('\n');
-            }
-        } else {
+        if left_out == 0 {
             out.push_str(&text);
+            out.push('\n');
+            return out;
+        }
+        // The header is 3 lines (border, names, border), then the head rows.
+        let lines: Vec<&str> = text.lines().collect();
+        let split = (3 + self.head_rows).min(lines.len());
+        for l in &lines[..split] {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str(&format!("… {left_out} more rows …\n"));
+        for l in &lines[split..] {
+            out.push_str(l);
             out.push('\n');
         }
         out
     }
+}
+
+/// A copy of `batch` that owns only its own rows: `take` copies values out of shared
+/// buffers, and string and binary views are garbage-collected, since their `take` keeps the
+/// source's data buffers.
+fn compact(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::array::{Array, AsArray, UInt32Array};
+    use arrow::datatypes::DataType;
+    let indices = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
+    let taken = arrow::compute::take_record_batch(batch, &indices)?;
+    let columns = taken
+        .columns()
+        .iter()
+        .map(|c| -> ArrayRef {
+            match c.data_type() {
+                DataType::Utf8View => Arc::new(c.as_string_view().gc()),
+                DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
+                _ => c.clone(),
+            }
+        })
+        .collect();
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(taken.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        taken.schema(),
+        columns,
+        &options,
+    )?)
 }
 
 impl fmt::Display for Table {

@@ -139,6 +139,45 @@ fn table_prints_with_shape_and_truncates_long_tables() {
     assert!(short.contains("more rows"), "{short}");
 }
 
+/// A preview keeps the first two thirds and the last third of `max_rows` across batch
+/// boundaries, and shows a result that fits whole.
+#[test]
+fn preview_keeps_the_first_and_last_rows_across_batches() {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+    let feed = |max_rows: usize| {
+        let mut p = spillframe_engine::Preview::new(schema.clone(), max_rows);
+        let mut next = 0i64;
+        for len in [3, 1, 0, 5, 2] {
+            let values: Vec<i64> = (next..next + len).collect();
+            next += len;
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(values))])
+                    .unwrap();
+            p.push(batch).unwrap();
+        }
+        assert_eq!(p.rows(), 11);
+        let text = p.format();
+        let shown: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.trim_matches(|c| c == '|' || c == ' ').parse().ok())
+            .collect();
+        (shown, text)
+    };
+    // 7 rows: 6 from the head, 1 from the tail.
+    let (shown, text) = feed(7);
+    assert_eq!(shown, [0, 1, 2, 3, 4, 5, 10], "{text}");
+    assert!(text.starts_with("shape: (11, 1)"), "{text}");
+    assert!(text.contains("… 4 more rows …"), "{text}");
+    // 9 rows: 6 and 3, the tail spanning two batches.
+    let (shown, text) = feed(9);
+    assert_eq!(shown, [0, 1, 2, 3, 4, 5, 8, 9, 10], "{text}");
+    assert!(text.contains("… 2 more rows …"), "{text}");
+    // All 11 fit: no marker.
+    let (shown, text) = feed(11);
+    assert_eq!(shown, (0..11).collect::<Vec<_>>(), "{text}");
+    assert!(!text.contains("more rows"), "{text}");
+}
+
 #[test]
 fn collect_inside_an_async_runtime_does_not_panic() {
     let s = session();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use spillframe_engine::{FileFormat, Table};
+use spillframe_engine::{FileFormat, Preview};
 
 use super::SessionArgs;
 use super::progress::ProgressReporter;
@@ -86,19 +86,31 @@ pub(super) fn run(args: SqlArgs) -> Result<()> {
         _ => frame.query()?,
     });
     let reporter = ProgressReporter::follow(query.clone(), session.clone(), "query");
-    let result = query.run();
-    reporter.finish();
-    let (batches, mut metrics) = result?;
-    metrics.elapsed = started.elapsed();
-    if let Some(path) = &args.out {
+    let mut metrics = if let Some(path) = &args.out {
+        let result = query.run();
+        reporter.finish();
+        let (batches, mut metrics) = result?;
         metrics.rows = spillframe_engine::frame::rows_written_by(&batches);
         eprintln!("wrote {}", path.display());
+        metrics
     } else if args.analyze {
+        // The result is counted and dropped: the plan with its metrics is what is shown.
+        let result = query.run_each(|_| Ok(()));
+        reporter.finish();
+        let metrics = result?;
         println!("{}", query.display_plan(true));
+        metrics
     } else {
-        let table = Table::new(frame.schema()?, batches);
-        print!("{}", table.format(args.max_rows));
-    }
+        // The result streams past and only the rows shown are kept, so printing a result
+        // larger than the memory limit holds no more than the query itself.
+        let mut preview = Preview::new(frame.schema()?, args.max_rows);
+        let result = query.run_each(|b| preview.push(b));
+        reporter.finish();
+        let metrics = result?;
+        print!("{}", preview.format());
+        metrics
+    };
+    metrics.elapsed = started.elapsed();
     eprintln!("{}", super::summary(&metrics));
     Ok(())
 }
