@@ -20,7 +20,9 @@ pub enum Error {
     /// An error from Arrow.
     #[error("{0}")]
     Arrow(Arc<arrow::error::ArrowError>),
-    /// An error from the spill layer (memory limit, spill directory).
+    /// An error from the spill layer: the memory limit, the spill directory, a spill file, the
+    /// cap on spill bytes (`max_spill`, reached by DataFusion's spill files or the partition
+    /// store's alike), a full disk under the spill directory.
     #[error(transparent)]
     Spill(Arc<spillframe_spill::Error>),
     /// An input path that does not exist.
@@ -88,11 +90,6 @@ pub enum Error {
     /// An argument to an API call that cannot be used.
     #[error("{0}")]
     InvalidArgument(String),
-    /// DataFusion's spill files reached the session's cap on spill bytes.
-    #[error(
-        "spilling stopped at the cap on spill files (setting `max_spill`); raise the cap or the memory limit ({0})"
-    )]
-    SpillCapReached(String),
     /// An operator needed more memory than the memory limit left it, and could not spill (or
     /// spill further). The text is DataFusion's account of who held what, without the
     /// DataFusion settings it suggests, which spillframe sets itself.
@@ -149,6 +146,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<DataFusionError> for Error {
     fn from(e: DataFusionError) -> Self {
+        // A DataFusion spill file's writer failing (the spill cap, a full disk) raised the
+        // spill layer's own error, carried inside the I/O error DataFusion saw.
+        if let Some(spill) = spillframe_spill::Error::find_in(&e) {
+            return Error::Spill(spill);
+        }
         // A refused reservation, whatever wraps it (context, shared, ...), is one error.
         if is_memory_refusal(e.find_root()) {
             return Error::MemoryExhausted(without_datafusion_advice(&e.to_string()));
@@ -156,35 +158,22 @@ impl From<DataFusionError> for Error {
         // Unwrap the layers DataFusion adds so that the message is the cause itself.
         match e {
             DataFusionError::Context(ctx, inner) if ctx.is_empty() => Error::from(*inner),
-            // A spill-layer error names its file or setting already; the context adds nothing.
-            DataFusionError::Context(_, inner) if is_spill_error(inner.find_root()) => {
-                Error::from(*inner)
-            }
             DataFusionError::Shared(shared) => match Arc::try_unwrap(shared) {
                 Ok(owned) => Error::from(owned),
                 Err(shared) => Error::DataFusion(shared),
             },
-            DataFusionError::External(b) => match b.downcast::<spillframe_spill::Error>() {
-                Ok(spill) => Error::Spill(Arc::new(*spill)),
-                Err(b) => match b.downcast::<Error>() {
-                    Ok(engine) => *engine,
-                    Err(b) => Error::DataFusion(Arc::new(DataFusionError::External(b))),
-                },
+            DataFusionError::External(b) => match b.downcast::<Error>() {
+                Ok(engine) => *engine,
+                Err(b) => Error::DataFusion(Arc::new(DataFusionError::External(b))),
             },
-            DataFusionError::ResourcesExhausted(msg) if is_disk_cap_message(&msg) => {
-                // DataFusion's text ends by naming its own setting, which spillframe sets
-                // from `max_spill`; only the first sentence is kept.
-                let first = msg.split(". Please").next().unwrap_or(&msg);
-                Error::SpillCapReached(first.trim_end_matches('.').to_string())
-            }
             other => Error::DataFusion(Arc::new(other)),
         }
     }
 }
 
-/// A memory reservation refused by the pool (not the disk manager's cap on spill files).
+/// A memory reservation refused by the pool.
 fn is_memory_refusal(root: &DataFusionError) -> bool {
-    matches!(root, DataFusionError::ResourcesExhausted(m) if !is_disk_cap_message(m))
+    matches!(root, DataFusionError::ResourcesExhausted(_))
 }
 
 /// DataFusion's account of a refused reservation, without its advice to change DataFusion
@@ -201,19 +190,11 @@ fn without_datafusion_advice(text: &str) -> String {
         .join("\n")
 }
 
-/// DataFusion's disk manager refusing to write past `max_temp_directory_size`.
-fn is_disk_cap_message(msg: &str) -> bool {
-    msg.contains("max_temp_directory_size")
-}
-
-/// True for the errors the spill layer raises: its own, carried as `External`, and DataFusion
-/// reaching the spill cap.
-fn is_spill_error(root: &DataFusionError) -> bool {
-    match root {
-        DataFusionError::External(e) => e.downcast_ref::<spillframe_spill::Error>().is_some(),
-        DataFusionError::ResourcesExhausted(msg) => is_disk_cap_message(msg),
-        _ => false,
-    }
+/// True for the errors the spill layer raised, whether carried as `External` (the partition
+/// store's) or inside an I/O error (DataFusion's spill files'). They name their file or
+/// setting already.
+pub(crate) fn from_spill_layer(e: &DataFusionError) -> bool {
+    spillframe_spill::Error::find_in(e).is_some()
 }
 
 impl From<arrow::error::ArrowError> for Error {

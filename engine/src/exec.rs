@@ -257,6 +257,11 @@ impl Query {
                     .unwrap_or_default(),
             };
         }
+        // A spill file's failure (the spill cap, a full disk) is the spill layer's error,
+        // not a read of the sources, though it reaches here as an I/O or external error.
+        if crate::error::from_spill_layer(&e) {
+            return Error::from(e);
+        }
         // Arrow's compute errors (an overflow, a division by zero, a cast) are the query's,
         // not a file's; its decoding errors are the file's.
         use arrow::error::ArrowError as A;

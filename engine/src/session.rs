@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use spillframe_spill::{
-    Compression, DiskBudget, MachineMemory, MemoryGovernor, MemoryLimit, PartitionStore,
-    RemoteTier, SpillDir, StoreConfig,
+    Compression, DataFusionSpillFiles, DiskBudget, MachineMemory, MemoryGovernor, MemoryLimit,
+    PartitionStore, RemoteTier, SpillDir, StoreConfig,
 };
 
 use crate::config::{DEFAULT_BATCH_SIZE, Settings};
@@ -345,19 +345,21 @@ impl SessionBuilder {
         // merged in several passes.
         let per_partition = config.memory_limit / config.target_partitions.max(1) as u64;
         let fan_in = (per_partition / (4 << 20)).clamp(2, 64) as usize;
+        // One cap over both DataFusion's spill files and the partition store's: DataFusion
+        // creates its files through the spill layer, which charges them to the same budget
+        // (DataFusion's own cap, `max_temp_directory_size`, stays unlimited).
+        let disk_budget = Arc::new(DiskBudget::new(config.max_spill));
         let disk = DiskManagerBuilder::default()
-            .with_mode(DiskManagerMode::Directories(vec![
-                spill_dir.path().to_path_buf(),
-            ]))
+            .with_temp_file_factory(Arc::new(DataFusionSpillFiles::new(
+                spill_dir.path(),
+                Arc::clone(&disk_budget),
+            )))
             .with_max_spill_merge_fan_in(fan_in)
-            .with_max_temp_directory_size(config.max_spill.unwrap_or(u64::MAX));
+            .with_max_temp_directory_size(u64::MAX);
         let runtime_env = RuntimeEnvBuilder::new()
             .with_memory_pool(governor.pool())
             .with_disk_manager_builder(disk)
             .build_arc()?;
-        // One cap over both DataFusion's spill files and the partition store's.
-        let disk_budget = Arc::new(DiskBudget::new(config.max_spill));
-        disk_budget.attach_datafusion(Arc::clone(&runtime_env.disk_manager));
         let store = PartitionStore::new(
             StoreConfig {
                 dir: spill_dir.path().to_path_buf(),

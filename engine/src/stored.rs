@@ -630,7 +630,7 @@ pub(crate) fn reproducible(plan: &Arc<dyn ExecutionPlan>, by_partition: bool) ->
 }
 
 fn external(e: spillframe_spill::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
+    e.into_datafusion()
 }
 
 async fn read_projected(

@@ -456,7 +456,9 @@ fn fails_cleanly_then_works(builder: spillframe_engine::SessionBuilder, expected
 fn reaching_the_spill_cap_is_an_error_and_the_session_stays_usable() {
     // The error names the setting.
     fails_cleanly_then_works(Session::builder().max_spill(256 << 10), &["max_spill"]);
-    // In spillframe's terms only: not DataFusion's setting, which users cannot set.
+    // One typed error, in spillframe's terms only (not DataFusion's setting, which users
+    // cannot set), whichever layer reached the cap: the partition store's buckets (the grace
+    // join) or DataFusion's own spill files (an external sort's runs).
     let s = Session::builder()
         .max_spill(256 << 10)
         .memory_limit_bytes(TIGHT_LIMIT)
@@ -465,15 +467,37 @@ fn reaching_the_spill_cap_is_an_error_and_the_session_stays_usable() {
         .build()
         .unwrap();
     register(&s);
-    let msg = s
-        .sql("SELECT l.k, l.v, r.w FROM l JOIN r ON l.k = r.k")
-        .collect()
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("max_spill") && !msg.contains("datafusion."),
-        "{msg}"
-    );
+    for (sql, layer) in [
+        (
+            "SELECT l.k, l.v, r.w FROM l JOIN r ON l.k = r.k",
+            "the partition store",
+        ),
+        ("SELECT * FROM l ORDER BY g, v DESC, s, k", "datafusion-"),
+    ] {
+        let err = s.sql(sql).collect().unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("max_spill") && !msg.contains("datafusion."),
+            "{sql}: {msg}"
+        );
+        let spillframe_engine::Error::Spill(spill) = &err else {
+            panic!("{sql}: not the spill layer's error: {err:?}");
+        };
+        let spillframe_spill::Error::SpillCapReached { cap, path } = spill.as_ref() else {
+            panic!("{sql}: not the spill cap: {spill:?}");
+        };
+        assert_eq!(*cap, 256 << 10);
+        assert!(path.starts_with(s.spill_dir()), "{sql}: {}", path.display());
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            name.starts_with("datafusion-"),
+            layer == "datafusion-",
+            "{sql}: the file at the cap was {name}, expected one of {layer}'s"
+        );
+        assert_eq!(s.store().disk_budget().used(), 0, "{sql}");
+        assert_eq!(s.store().disk_budget().datafusion_used(), 0, "{sql}");
+        assert!(s.spill_files().is_empty(), "{sql}: {:?}", s.spill_files());
+    }
 }
 
 #[test]

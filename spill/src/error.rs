@@ -101,7 +101,45 @@ pub enum Error {
 /// Result type of the spill crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A spill error shared between the DataFusion or I/O error that carries it and whoever
+/// finds it again ([`Error::find_in`]).
+pub type SharedError = std::sync::Arc<Error>;
+
 impl Error {
+    /// This error as a DataFusion error (`External`), for the operators and file backends that
+    /// hand spill-layer errors to DataFusion. [`Error::find_in`] finds it again.
+    pub fn into_datafusion(self) -> datafusion::error::DataFusionError {
+        datafusion::error::DataFusionError::External(Box::new(SharedError::new(self)))
+    }
+
+    /// This error inside an I/O error, for writers that Arrow's IPC writer drives (Arrow's
+    /// `IoError` keeps the `io::Error` itself, not only its text).
+    pub(crate) fn into_io(self) -> std::io::Error {
+        std::io::Error::other(SharedError::new(self))
+    }
+
+    /// The spill error carried somewhere in `e`'s chain, by [`into_datafusion`](Self::into_datafusion)
+    /// or inside an I/O error, through whatever DataFusion and Arrow wrapped it in (their
+    /// `source`s lead to it; an I/O error's payload is looked into, since its `source` skips
+    /// the payload itself).
+    pub fn find_in(e: &(dyn std::error::Error + 'static)) -> Option<SharedError> {
+        let mut next = Some(e);
+        while let Some(err) = next {
+            if let Some(shared) = err.downcast_ref::<SharedError>() {
+                return Some(SharedError::clone(shared));
+            }
+            if let Some(shared) = err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<SharedError>())
+            {
+                return Some(SharedError::clone(shared));
+            }
+            next = err.source();
+        }
+        None
+    }
+
     pub(crate) fn arrow(path: &std::path::Path, source: arrow::error::ArrowError) -> Self {
         Error::Arrow {
             path: path.to_path_buf(),

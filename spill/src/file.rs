@@ -29,8 +29,8 @@ use std::hash::Hasher as _;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
@@ -40,7 +40,6 @@ use arrow_ipc::root_as_footer;
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow_ipc::{CompressionType, MetadataVersion};
 use bytesize::ByteSize;
-use datafusion::execution::disk_manager::DiskManager;
 use twox_hash::XxHash3_64;
 
 use crate::error::{Error, Result};
@@ -99,14 +98,15 @@ impl FromStr for Compression {
 
 /// The bytes of spill files a session has on disk, and the cap on them.
 ///
-/// Shared by every spill writer of a session. DataFusion's own spill files (sort, aggregate)
-/// are counted too once its disk manager is [attached](Self::attach_datafusion), so the cap
-/// bounds the whole spill directory.
+/// Shared by every spill writer of a session: the partition store's files and DataFusion's
+/// own (sort runs, aggregate states), which [`DataFusionSpillFiles`](crate::DataFusionSpillFiles)
+/// charges here, so the cap bounds the whole spill directory and reaching it is one error,
+/// [`Error::SpillCapReached`], whichever layer wrote the byte.
 #[derive(Debug, Default)]
 pub struct DiskBudget {
     used: AtomicU64,
+    datafusion: AtomicU64,
     cap: Option<u64>,
-    datafusion: OnceLock<Arc<DiskManager>>,
     /// Files written and bytes written since the budget was created (never decremented).
     files_written: AtomicU64,
     bytes_written: AtomicU64,
@@ -121,11 +121,6 @@ impl DiskBudget {
         }
     }
 
-    /// Counts DataFusion's spill files (managed by `disk_manager`) against the same cap.
-    pub fn attach_datafusion(&self, disk_manager: Arc<DiskManager>) {
-        let _ = self.datafusion.set(disk_manager);
-    }
-
     /// The cap in bytes, if any.
     pub fn cap(&self) -> Option<u64> {
         self.cap
@@ -138,7 +133,7 @@ impl DiskBudget {
 
     /// Bytes of DataFusion's spill files on disk now.
     pub fn datafusion_used(&self) -> u64 {
-        self.datafusion.get().map_or(0, |d| d.used_disk_space())
+        self.datafusion.load(Ordering::Relaxed)
     }
 
     /// Spill files written by spillframe since the session started.
@@ -152,23 +147,40 @@ impl DiskBudget {
     }
 
     fn charge(&self, bytes: u64, path: &Path) -> Result<()> {
-        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        self.reserve(&self.used, bytes, path)?;
+        self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Charges a DataFusion spill file's bytes. They are not counted in
+    /// [`bytes_written`](Self::bytes_written): DataFusion's operators report their own.
+    pub(crate) fn charge_datafusion(&self, bytes: u64, path: &Path) -> Result<()> {
+        self.reserve(&self.datafusion, bytes, path)
+    }
+
+    /// Adds `bytes` to `counter`, unless the total would pass the cap.
+    fn reserve(&self, counter: &AtomicU64, bytes: u64, path: &Path) -> Result<()> {
+        counter.fetch_add(bytes, Ordering::Relaxed);
         if let Some(cap) = self.cap {
-            let total = before + bytes + self.datafusion_used();
+            let total = self.used() + self.datafusion_used();
             if total > cap {
-                self.used.fetch_sub(bytes, Ordering::Relaxed);
+                counter.fetch_sub(bytes, Ordering::Relaxed);
                 return Err(Error::SpillCapReached {
                     cap,
                     path: path.to_path_buf(),
                 });
             }
         }
-        self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
     }
 
     fn refund(&self, bytes: u64) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Returns a deleted DataFusion spill file's bytes.
+    pub(crate) fn refund_datafusion(&self, bytes: u64) {
+        self.datafusion.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
@@ -226,7 +238,7 @@ impl Write for ChargedWriter {
 }
 
 /// Maps an I/O error, singling out a full disk.
-fn io_error(action: &'static str, path: &Path, e: io::Error) -> Error {
+pub(crate) fn io_error(action: &'static str, path: &Path, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
         Error::DiskFull {
             path: path.to_path_buf(),

@@ -10,6 +10,8 @@
 //!   left behind by crashed processes are found and swept at the next start.
 //! - [`file`]: spill files: Arrow IPC file format with a checksum trailer, mapped back zero-copy;
 //!   the [`DiskBudget`] that caps the bytes a session may spill.
+//! - [`datafusion_files`]: DataFusion's own spill files, made in the spill directory and
+//!   charged to the same budget, through DataFusion's `TempFileFactory`.
 //! - [`store`]: the [`PartitionStore`] of materialised partitions, which evicts the least
 //!   recently used ones to spill files (or to peers) when memory runs short.
 //! - [`cleanup`]: spill directories and staged output files to remove if a signal stops the
@@ -20,6 +22,7 @@
 //! The engine crate builds a DataFusion runtime from these pieces.
 
 pub mod cleanup;
+pub mod datafusion_files;
 pub mod dir;
 pub mod error;
 pub mod file;
@@ -27,8 +30,9 @@ pub mod governor;
 pub mod remote;
 pub mod store;
 
+pub use datafusion_files::DataFusionSpillFiles;
 pub use dir::{SpillDir, SweepReport};
-pub use error::{Error, Result};
+pub use error::{Error, Result, SharedError};
 pub use file::{Compression, DiskBudget, SpillFile, SpillWriter};
 pub use governor::{
     DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit, SharingPool, parse_size,

@@ -836,7 +836,7 @@ fn is_out_of_memory(e: &DataFusionError) -> bool {
 }
 
 fn external(e: spillframe_spill::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
+    e.into_datafusion()
 }
 
 /// Rows gathered per bucket before they are appended to the store, with their sizes.
