@@ -372,12 +372,17 @@ impl SessionBuilder {
             &governor.pool(),
             disk_budget,
         );
+        // Before the pool refuses an operator, it evicts the store's partitions to disk: they
+        // are the cheapest memory to give back.
+        let (store_consumer, reclaim) = store.reclaimer();
+        governor.set_reclaim(store_consumer, reclaim);
         let out_of_core = Arc::new(OutOfCoreContext {
             store: store.clone(),
             memory_limit: config.memory_limit,
             batch_size: config.batch_size,
             target_partitions: config.target_partitions,
             force: config.force_partitioned,
+            sharers: 1,
         });
         let mut session_config = SessionConfig::new()
             .with_target_partitions(config.target_partitions)

@@ -35,7 +35,8 @@ pub use dir::{SpillDir, SweepReport};
 pub use error::{Error, Result, SharedError};
 pub use file::{Compression, DiskBudget, SpillFile, SpillWriter};
 pub use governor::{
-    DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit, SharingPool, parse_size,
+    DEFAULT_MEMORY_FRACTION, MachineMemory, MemoryGovernor, MemoryLimit, Reclaim, SharingPool,
+    parse_size,
 };
 pub use remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier, RemoteWork};
 pub use store::{Location, PartitionId, PartitionInfo, PartitionStore, StoreConfig, StoreMetrics};

@@ -38,6 +38,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::file::{Compression, DiskBudget, SpillFile, SpillWriter};
+use crate::governor::Reclaim;
 use crate::remote::{RemoteCopy, RemoteError, RemotePolicy, RemoteTier, RemoteWork};
 
 /// Identifies a partition within its store.
@@ -663,6 +664,17 @@ impl PartitionStore {
         Ok(())
     }
 
+    /// What the memory pool calls to take the store's memory back before it refuses an
+    /// operator, with the id of the store's memory consumer (see
+    /// [`MemoryGovernor::set_reclaim`](crate::MemoryGovernor::set_reclaim)). It holds the store
+    /// weakly: the store's reservation holds the pool.
+    pub fn reclaimer(&self) -> (usize, Arc<dyn Reclaim>) {
+        (
+            self.inner.reservation.consumer().id(),
+            Arc::new(StoreReclaim(Arc::downgrade(&self.inner))),
+        )
+    }
+
     /// Counters and current sizes.
     pub fn metrics(&self) -> StoreMetrics {
         let slots = self.inner.slots.lock();
@@ -861,6 +873,30 @@ impl PartitionStore {
             w.write(b)?;
         }
         w.finish()
+    }
+}
+
+/// Gives the store's memory back to the pool on demand, by evicting its least recently used
+/// partitions (see [`PartitionStore::reclaimer`]).
+struct StoreReclaim(std::sync::Weak<Inner>);
+
+impl Reclaim for StoreReclaim {
+    fn reclaim(&self, bytes: usize) -> usize {
+        let Some(inner) = self.0.upgrade() else {
+            return 0;
+        };
+        let store = PartitionStore { inner };
+        let before = store.inner.memory_used.load(Ordering::Relaxed);
+        if before == 0 {
+            return 0;
+        }
+        // At least an eighth of the store's budget at once: fewer, larger files.
+        let target = (bytes as u64).max(store.inner.config.memory_budget / 8);
+        if let Err(e) = store.shrink_to(before.saturating_sub(target)) {
+            tracing::debug!(error = %e, "the store could not give memory back");
+        }
+        let after = store.inner.memory_used.load(Ordering::Relaxed);
+        before.saturating_sub(after) as usize
     }
 }
 

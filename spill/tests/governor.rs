@@ -177,4 +177,45 @@ mod sharing_pool {
         drop(a);
         assert_eq!(pool.reserved(), 0);
     }
+
+    /// Before the pool refuses anyone, it takes back the partition store's memory: the store
+    /// evicts partitions to disk, and the request is granted. The store's own requests do not
+    /// call back into it (it evicts by itself when refused).
+    #[test]
+    fn the_store_gives_memory_back_before_an_operator_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let governor = spillframe_spill::MemoryGovernor::new(8 * MIB as u64);
+        let pool = governor.pool();
+        let store = crate::store::store(dir.path(), 6 * MIB as u64, &pool);
+        let (consumer, reclaim) = store.reclaimer();
+        governor.set_reclaim(consumer, reclaim);
+        // About 5.6 MiB of buckets waiting in the store (10 batches of 80 KB per partition).
+        let ids: Vec<_> = (0..7)
+            .map(|p| {
+                let id = store.create(crate::store::schema(), None);
+                for b in 0..10 {
+                    store
+                        .append(id, crate::store::batch(p * 100_000 + b * 10_000, 10_000))
+                        .unwrap();
+                }
+                id
+            })
+            .collect();
+        let held = store.metrics().memory_bytes;
+        assert!(held > 5 * MIB as u64, "{held}");
+        assert_eq!(store.metrics().evictions, 0);
+        // A sort's merge, which cannot spill, needs 5 MiB: only about 2.4 MiB is free.
+        let merge = MemoryConsumer::new("ExternalSorterMerge[0]").register(&pool);
+        merge.try_grow(5 * MIB).unwrap();
+        let after = store.metrics();
+        assert!(after.evictions > 0, "{after:?}");
+        assert!(pool.reserved() <= 8 * MIB, "{}", pool.reserved());
+        // Nothing was lost: every partition reads back whole, from disk or memory.
+        for (p, id) in ids.iter().enumerate() {
+            let rows: usize = store.read(*id).unwrap().iter().map(|b| b.num_rows()).sum();
+            assert_eq!(rows, 100_000, "partition {p}");
+        }
+        // What cannot be freed is still refused: the merge cannot have more than the limit.
+        assert!(merge.try_grow(4 * MIB).is_err());
+    }
 }

@@ -83,13 +83,18 @@ pub struct OutOfCoreContext {
     /// Forces partitioned execution even when estimates say the in-memory path fits (tests,
     /// benchmarks).
     pub force: bool,
+    /// Operators of the plan that hold memory at once with a partitioned operator's bucket
+    /// (a sort above a join, say), counting itself: each bucket's budget is divided by it.
+    /// Set per plan by the [rule](rule::OutOfCoreRule); 1 in the session's context.
+    pub sharers: usize,
 }
 
 impl OutOfCoreContext {
     /// Bytes of a bucket's sized input that one output partition may process at once: the
     /// operator's hash table or sort needs two to three times the raw data.
     fn bucket_budget(&self) -> u64 {
-        (self.memory_limit / (3 * self.target_partitions.max(1) as u64)).max(64 << 10)
+        let ways = 3 * self.target_partitions.max(1) as u64 * self.sharers.max(1) as u64;
+        (self.memory_limit / ways).max(64 << 10)
     }
 
     /// Bytes of routed rows one input stream may buffer before appending them to the store.

@@ -231,7 +231,15 @@ impl PhysicalOptimizerRule for OutOfCoreRule {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| self.rewrite(node)).data()
+        // Buckets share the limit with the plan's other memory-holding operators.
+        let sharers = memory_holders(&plan).clamp(1, MAX_SHARERS);
+        let rule = OutOfCoreRule {
+            ctx: Arc::new(OutOfCoreContext {
+                sharers,
+                ..(*self.ctx).clone()
+            }),
+        };
+        plan.transform_up(|node| rule.rewrite(node)).data()
     }
 
     fn name(&self) -> &str {
@@ -242,6 +250,29 @@ impl PhysicalOptimizerRule for OutOfCoreRule {
         true
     }
 }
+
+/// Operators of `plan` that hold a good part of their input in memory while the rest of the
+/// plan runs: full sorts (not top-k), hash joins' build sides, grouped aggregates' final
+/// stages and windows over whole partitions.
+fn memory_holders(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    use datafusion::physical_plan::sorts::sort::SortExec;
+    let own = if let Some(sort) = plan.downcast_ref::<SortExec>() {
+        usize::from(sort.fetch().is_none())
+    } else if let Some(agg) = plan.downcast_ref::<AggregateExec>() {
+        usize::from(!agg.group_expr().expr().is_empty() && *agg.mode() != AggregateMode::Partial)
+    } else {
+        usize::from(plan.is::<HashJoinExec>() || plan.is::<WindowAggExec>())
+    };
+    own + plan
+        .children()
+        .into_iter()
+        .map(memory_holders)
+        .sum::<usize>()
+}
+
+/// The most operators a bucket's budget is divided among: more would make buckets too small to
+/// pay for themselves, in plans with many joins whose tables are not all held at once.
+const MAX_SHARERS: usize = 4;
 
 /// Estimated bytes of `plan`'s whole output, from DataFusion's statistics: the total when
 /// known, else each column's byte size (Parquet metadata gives the uncompressed size of string

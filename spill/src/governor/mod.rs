@@ -18,7 +18,7 @@ use bytesize::ByteSize;
 use datafusion::execution::memory_pool::{MemoryPool, PeakRecordingPool, TrackConsumersPool};
 
 pub mod pool;
-pub use pool::SharingPool;
+pub use pool::{Reclaim, ReclaimSlot, SharingPool};
 
 use crate::error::{Error, Result};
 
@@ -181,6 +181,7 @@ pub struct MemoryGovernor {
     limit: u64,
     pool: Arc<dyn MemoryPool>,
     peak: Arc<PeakRecordingPool>,
+    reclaim: Arc<ReclaimSlot>,
 }
 
 impl MemoryGovernor {
@@ -188,13 +189,15 @@ impl MemoryGovernor {
     pub fn new(limit: u64) -> Self {
         let top = NonZeroUsize::new(TOP_CONSUMERS_IN_ERRORS).unwrap_or(NonZeroUsize::MIN);
         let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-        let sharing: Arc<dyn MemoryPool> =
-            Arc::new(TrackConsumersPool::new(SharingPool::new(limit_usize), top));
-        let peak = Arc::new(PeakRecordingPool::new(sharing));
+        let sharing = SharingPool::new(limit_usize);
+        let reclaim = sharing.reclaim_slot();
+        let tracked: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(sharing, top));
+        let peak = Arc::new(PeakRecordingPool::new(tracked));
         MemoryGovernor {
             limit,
             pool: Arc::clone(&peak) as Arc<dyn MemoryPool>,
             peak,
+            reclaim,
         }
     }
 
@@ -216,6 +219,12 @@ impl MemoryGovernor {
     /// The most bytes reserved at once since the last [`reset_peak`](Self::reset_peak).
     pub fn peak(&self) -> u64 {
         self.peak.peak_reserved() as u64
+    }
+
+    /// Installs the memory that the pool asks back before it refuses an operator (the
+    /// partition store's partitions); `consumer` is the id of the reclaimer's own consumer.
+    pub fn set_reclaim(&self, consumer: usize, reclaim: Arc<dyn Reclaim>) {
+        self.reclaim.set(consumer, reclaim);
     }
 
     /// Starts a new high-water mark, e.g. at the start of a query.

@@ -27,6 +27,12 @@
 //! - **Consumers that cannot spill** (sort merges included) are served first come, first
 //!   served, within the limit, as in DataFusion's pools.
 //!
+//! - **Reclaiming before refusing**: memory held outside the operators that can be given back
+//!   cheaply (the partition store's in-memory partitions, already in their final form and
+//!   written to disk in one go) is asked back, through [`Reclaim`], before any other consumer
+//!   is refused. Otherwise a grace join's buckets, waiting in the store, would make the sort
+//!   above the join spill, and its merge fail, with the bytes it needed parked in the store.
+//!
 //! Each consumer's peak and the requests it was refused are logged at `debug` level when it is
 //! dropped, so `--log-level debug` shows what every operator was granted.
 
@@ -38,7 +44,9 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{
     MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
 };
-use parking_lot::Mutex;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 
 /// Borrowing beyond a share stops while less than this fraction (1/n) of the limit is free:
 /// the rest is room for what operators need when they change phase (the merge of a spilled
@@ -181,13 +189,53 @@ impl State {
     }
 }
 
+/// Memory held outside DataFusion's operators that can be given back when an operator would
+/// be refused: the partition store's in-memory partitions, which it writes to disk on demand.
+pub trait Reclaim: Send + Sync {
+    /// Frees about `bytes` (more is fine) by moving data out of memory, and returns the
+    /// bytes freed. Called without any pool lock held, on the thread of the refused request.
+    fn reclaim(&self, bytes: usize) -> usize;
+}
+
+/// Where the pool finds its [`Reclaim`], set after the pool is built (the reclaiming store
+/// reserves from the pool, so it cannot exist first).
+#[derive(Default)]
+pub struct ReclaimSlot {
+    registered: RwLock<Option<(usize, Arc<dyn Reclaim>)>>,
+}
+
+impl ReclaimSlot {
+    /// Installs `reclaim`; `consumer` is the id of the memory consumer it reserves with, whose
+    /// own requests it does not answer (it frees memory itself when refused).
+    pub fn set(&self, consumer: usize, reclaim: Arc<dyn Reclaim>) {
+        *self.registered.write() = Some((consumer, reclaim));
+    }
+
+    /// The reclaimer, unless `consumer` is its own.
+    fn for_consumer(&self, consumer: usize) -> Option<Arc<dyn Reclaim>> {
+        match &*self.registered.read() {
+            Some((own, r)) if *own != consumer => Some(Arc::clone(r)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for ReclaimSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReclaimSlot")
+            .field("set", &self.registered.read().is_some())
+            .finish()
+    }
+}
+
 /// A [`MemoryPool`] that shares a limit between spilling consumers, lends what they leave while
-/// memory is plentiful, and serves the rest first come, first served (see the
-/// [module docs](self)).
+/// memory is plentiful, takes back what can be reclaimed before refusing anyone, and serves
+/// the rest first come, first served (see the [module docs](self)).
 #[derive(Debug)]
 pub struct SharingPool {
     limit: usize,
     state: Mutex<State>,
+    reclaim: Arc<ReclaimSlot>,
 }
 
 impl SharingPool {
@@ -196,7 +244,14 @@ impl SharingPool {
         SharingPool {
             limit,
             state: Mutex::new(State::default()),
+            reclaim: Arc::default(),
         }
+    }
+
+    /// The slot where a [`Reclaim`] is installed; shared, so it can be set after the pool is
+    /// wrapped in other pools.
+    pub fn reclaim_slot(&self) -> Arc<ReclaimSlot> {
+        Arc::clone(&self.reclaim)
     }
 }
 
@@ -266,31 +321,50 @@ impl MemoryPool for SharingPool {
         let consumer = reservation.consumer();
         let id = consumer.id();
         let can_spill = consumer.can_spill();
-        let mut state = self.state.lock();
         // Shares are checked per reservation, as in DataFusion's pools: an operator that
         // holds one reservation for its table and takes a fresh one to merge its spills must
         // get the merge's memory, or fail.
-        match state.refusal(self.limit, id, can_spill, reservation.size(), additional) {
-            None => {
+        let decide = |state: &mut State| {
+            let why = state.refusal(self.limit, id, can_spill, reservation.size(), additional);
+            if why.is_none() {
                 state.grant(id, can_spill, additional);
-                Ok(())
             }
-            Some(why) => {
-                if let Some(c) = state.consumers.get_mut(&id) {
-                    c.refusals += 1;
-                    if c.refusals == 1 && c.can_spill {
-                        state.spilled += 1;
-                    }
-                }
-                Err(DataFusionError::ResourcesExhausted(format!(
-                    "Failed to allocate additional {} for {} with {} already allocated: {why} \
-                     ({self})",
-                    ByteSize(additional as u64),
-                    consumer.name(),
-                    ByteSize(reservation.size() as u64),
-                )))
+            why
+        };
+        let mut why = decide(&mut self.state.lock());
+        if why.is_some()
+            && let Some(reclaim) = self.reclaim.for_consumer(id)
+        {
+            // Ask the store for the bytes first, with the pool unlocked (its eviction
+            // shrinks its own reservation), then decide again.
+            let freed = reclaim.reclaim(additional);
+            if freed > 0 {
+                tracing::debug!(
+                    consumer = consumer.name(),
+                    additional,
+                    freed,
+                    "reclaimed memory before refusing"
+                );
+                why = decide(&mut self.state.lock());
             }
         }
+        let Some(why) = why else {
+            return Ok(());
+        };
+        let mut state = self.state.lock();
+        if let Some(c) = state.consumers.get_mut(&id) {
+            c.refusals += 1;
+            if c.refusals == 1 && c.can_spill {
+                state.spilled += 1;
+            }
+        }
+        Err(DataFusionError::ResourcesExhausted(format!(
+            "Failed to allocate additional {} for {} with {} already allocated: {why} \
+             ({self})",
+            ByteSize(additional as u64),
+            consumer.name(),
+            ByteSize(reservation.size() as u64),
+        )))
     }
 
     fn reserved(&self) -> usize {
