@@ -139,6 +139,63 @@ fn printing_a_large_result_holds_only_the_rows_shown() {
     );
 }
 
+/// A query that fits spills nothing, with several operators registered at once (a join's
+/// build sides, partial and final aggregates, a window's and the final sort, repartitions),
+/// and `--log-level debug` shows each memory consumer's peak grant, none of them refused.
+#[test]
+fn a_query_that_fits_spills_nothing_and_logs_every_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = crate::common::gen_groupby("2e6", &dir.path().join("g"));
+    let out = without_limit_settings(env!("CARGO_BIN_EXE_spillframe"))
+        .args([
+            "sql",
+            "SELECT a.id1, count(*) AS n, sum(b.v1) AS s, \
+               rank() OVER (ORDER BY sum(b.v1) DESC) AS r \
+             FROM x a JOIN (SELECT id3, v1 FROM x WHERE id4 < 10) b ON a.id3 = b.id3 \
+             GROUP BY a.id1 ORDER BY s DESC, a.id1",
+            "-t",
+            &table,
+            "--memory-limit",
+            "1GiB",
+            "--log-level",
+            "spillframe_spill=debug",
+            "--max-rows",
+            "3",
+        ])
+        .output()
+        .expect("run spillframe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "failed:\n{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a redirected log:\n{stderr}"
+    );
+    let summary = stderr.lines().find(|l| l.contains("peak memory")).unwrap();
+    assert!(summary.contains("spilled 0 B in 0 files"), "{summary}");
+    let grants: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("memory consumer done"))
+        .collect();
+    for consumer in [
+        "HashJoinInput",
+        "PartialHashAggregateStream",
+        "FinalHashAggregateStream",
+        "ExternalSorter[",
+        "RepartitionExec",
+    ] {
+        assert!(
+            grants
+                .iter()
+                .any(|l| l.contains(&format!("consumer=\"{consumer}")) && l.contains("peak=")),
+            "no grant logged for {consumer}:\n{stderr}"
+        );
+    }
+    assert!(
+        grants.iter().all(|l| l.contains("refused=0")),
+        "a consumer was refused while the query fits:\n{stderr}"
+    );
+}
+
 /// A cgroup v1 memory group made for a test, removed on drop.
 struct MemoryGroup {
     dir: std::path::PathBuf,
