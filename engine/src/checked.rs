@@ -8,7 +8,8 @@
 //! folding cannot hide an overflow either: when folding a constant fails, DataFusion keeps
 //! the expression and the error comes when the query runs.
 //!
-//! `sum` over integers still wraps (DataFusion's accumulator; see docs/user-guide.md).
+//! `sum` over integers, as an aggregate or a window, becomes [`CheckedSum`](crate::checked_sum::CheckedSum)
+//! the same way, which fails on overflow too.
 
 use std::sync::Arc;
 
@@ -22,8 +23,8 @@ use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility, WindowFunctionDefinition,
 };
 
 /// One checked integer operation: `checked_add`, `checked_sub` or `checked_mul`.
@@ -99,12 +100,14 @@ impl ScalarUDFImpl for CheckedOp {
     }
 }
 
-/// Rewrites integer `+`, `-` and `*` into [`CheckedOp`] calls.
+/// Rewrites integer `+`, `-` and `*` into [`CheckedOp`] calls, and `sum` over integers into
+/// [`CheckedSum`](crate::checked_sum::CheckedSum).
 #[derive(Debug)]
 pub struct CheckedArithmetic {
     add: Arc<ScalarUDF>,
     sub: Arc<ScalarUDF>,
     mul: Arc<ScalarUDF>,
+    sum: Arc<AggregateUDF>,
 }
 
 impl CheckedArithmetic {
@@ -114,12 +117,43 @@ impl CheckedArithmetic {
             add: udf(Operator::Plus, "checked_add"),
             sub: udf(Operator::Minus, "checked_sub"),
             mul: udf(Operator::Multiply, "checked_mul"),
+            sum: Arc::new(AggregateUDF::new_from_impl(
+                crate::checked_sum::CheckedSum::default(),
+            )),
         }
     }
 
-    /// The functions the rewrite calls, to register in the session beside it.
+    /// The scalar functions the rewrite calls, to register in the session beside it.
     pub fn functions(&self) -> [&Arc<ScalarUDF>; 3] {
         [&self.add, &self.sub, &self.mul]
+    }
+
+    /// The aggregate function the rewrite calls (`checked_sum`), to register beside it.
+    pub fn aggregate(&self) -> &Arc<AggregateUDF> {
+        &self.sum
+    }
+
+    /// `sum` over an integer argument (not DISTINCT) as `checked_sum`.
+    fn rewrite_sum(&self, expr: Expr, schema: &DFSchema) -> Transformed<Expr> {
+        let integer =
+            |args: &[Expr]| matches!(args, [a] if a.get_type(schema).is_ok_and(|t| t.is_integer()));
+        match expr {
+            Expr::AggregateFunction(mut f)
+                if f.func.name() == "sum" && !f.params.distinct && integer(&f.params.args) =>
+            {
+                f.func = Arc::clone(&self.sum);
+                Transformed::yes(Expr::AggregateFunction(f))
+            }
+            Expr::WindowFunction(mut w)
+                if matches!(&w.fun, WindowFunctionDefinition::AggregateUDF(f) if f.name() == "sum")
+                    && !w.params.distinct
+                    && integer(&w.params.args) =>
+            {
+                w.fun = WindowFunctionDefinition::AggregateUDF(Arc::clone(&self.sum));
+                Transformed::yes(Expr::WindowFunction(w))
+            }
+            other => Transformed::no(other),
+        }
     }
 }
 
@@ -141,7 +175,7 @@ impl FunctionRewrite for CheckedArithmetic {
         _config: &ConfigOptions,
     ) -> Result<Transformed<Expr>> {
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
-            return Ok(Transformed::no(expr));
+            return Ok(self.rewrite_sum(expr, schema));
         };
         let f = match op {
             Operator::Plus => &self.add,

@@ -36,6 +36,7 @@
 //! ```
 
 pub mod checked;
+pub mod checked_sum;
 pub mod config;
 pub mod error;
 pub mod exec;

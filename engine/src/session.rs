@@ -456,14 +456,15 @@ impl SessionBuilder {
             .with_default_features()
             .with_physical_optimizer_rules(rules)
             .build();
-        // Integer + - * fail on overflow (`checked`); the functions are registered so that
-        // plans naming them also decode on peers.
+        // Integer + - * and `sum` fail on overflow (`checked`); the functions are registered
+        // so that plans naming them also decode on peers.
         {
             use datafusion::execution::FunctionRegistry as _;
             let checked = crate::checked::CheckedArithmetic::new();
             for f in checked.functions() {
                 state.register_udf(Arc::clone(f))?;
             }
+            state.register_udaf(Arc::clone(checked.aggregate()))?;
             state.register_function_rewrite(Arc::new(checked))?;
         }
         let ctx = SessionContext::new_with_state(state);

@@ -72,9 +72,55 @@ fn integer_overflow_is_an_error_not_a_wrapped_number() {
     assert_eq!(show(1), "-2");
     assert_eq!(show(2), "12");
     assert_eq!(ok.column_names()[1], "Int64(7) - Int64(9)");
+    // `sum` over integers too, through SQL and the DataFrame API, grouped or not; it keeps
+    // its name, and a total that passes the 64-bit range on the way but ends inside it is
+    // right (the partial sums are 128-bit).
+    let e = t
+        .clone()
+        .select([col("v").sum().alias("s")])
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("overflow in sum"), "{e}");
+    let big = df!("k" => [1i64, 1, 1, 2], "v" => [i64::MAX, 1, -2, 5])
+        .unwrap()
+        .lazy(&s)
+        .unwrap();
+    s.register("big", &big).unwrap();
+    let sums = s
+        .sql("SELECT k, sum(v) FROM big GROUP BY k ORDER BY k")
+        .collect()
+        .unwrap();
+    assert_eq!(sums.column_names(), ["k", "sum(big.v)"]);
+    let b = sums.to_batch().unwrap();
+    let show =
+        |i: usize, r: usize| arrow::util::display::array_value_to_string(b.column(i), r).unwrap();
+    assert_eq!(
+        (show(1, 0), show(1, 1)),
+        ((i64::MAX - 1).to_string(), "5".into())
+    );
+    let e = s
+        .sql("SELECT sum(v) FROM big WHERE v > 0")
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("overflow in sum"), "{e}");
+    let e = s
+        .sql("SELECT sum(CAST(v AS BIGINT UNSIGNED)) FROM big WHERE v > 0")
+        .collect();
+    // u64::MAX is 2^64 - 1, so i64::MAX + 1 + 5 fits in an unsigned sum.
+    assert_eq!(lines_of(&e.unwrap()), [(i64::MAX as u64 + 6).to_string()]);
     // Floats are not integers: they still follow IEEE 754.
     let f = s.sql("SELECT 1e308 * 10").collect().unwrap();
     let v =
         arrow::util::display::array_value_to_string(f.to_batch().unwrap().column(0), 0).unwrap();
     assert_eq!(v, "inf");
+}
+
+/// Every row's first value as text.
+fn lines_of(t: &Table) -> Vec<String> {
+    let b = t.to_batch().unwrap();
+    (0..b.num_rows())
+        .map(|r| arrow::util::display::array_value_to_string(b.column(0), r).unwrap())
+        .collect()
 }
