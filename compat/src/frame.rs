@@ -761,7 +761,8 @@ impl DataFrame {
         for n in &cols {
             let dt = self.dtype_of("nunique", n)?;
             let v = when(missing(c(n), &dt), lit(ScalarValue::Null)).otherwise(c(n))?;
-            aggs.push(count_distinct(v).alias(n.as_str()));
+            // -0.0 and 0.0 are one value to pandas.
+            aggs.push(count_distinct(zero_signed(v, &dt)).alias(n.as_str()));
         }
         let row = self.run_one_row(aggs)?;
         crate::stats::long_table(&self.session, &cols, &row, "nunique")

@@ -365,9 +365,11 @@ impl Series {
 
     /// Number of distinct present values.
     pub fn nunique(&self) -> Result<ScalarValue> {
-        let v = when(missing(c(&self.name), &self.dt()?), lit(ScalarValue::Null))
-            .otherwise(c(&self.name))?;
-        self.reduce(agg::count_distinct(v))
+        let dt = self.dt()?;
+        let v =
+            when(missing(c(&self.name), &dt), lit(ScalarValue::Null)).otherwise(c(&self.name))?;
+        // -0.0 and 0.0 are one value to pandas.
+        self.reduce(agg::count_distinct(frame::zero_signed(v, &dt)))
     }
 
     /// Counts of each distinct value, most common first (ties in order of first

@@ -138,7 +138,8 @@ pub(crate) fn named_agg(func: &str, v: Expr, dt: &DataType) -> Result<Expr> {
         "std" => std_expr(v, 1),
         "var" => var_expr(v, 1),
         "prod" => crate::functions::product(v),
-        "nunique" => agg::count_distinct(present),
+        // -0.0 and 0.0 are one value to pandas.
+        "nunique" => agg::count_distinct(crate::frame::zero_signed(present, dt)),
         "any" => datafusion::prelude::coalesce(vec![agg::bool_or(v), lit(false)]),
         "all" => datafusion::prelude::coalesce(vec![agg::bool_and(v), lit(true)]),
         other => {

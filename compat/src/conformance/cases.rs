@@ -119,7 +119,9 @@ cases! {
     "astype" ["DataFrame.astype"] => |t| frame(t.sales.select(&["n", "grp"])?.astype(&[("n", "float64"), ("grp", "str")])?);
     "series_astype" ["Series.astype"] => |t| series(t.sales.col("y")?.astype("int64")?);
     "add_prefix" ["DataFrame.add_prefix"] => |t| frame(t.sales.select(&["x", "y"])?.add_prefix("p_")?);
+    "add_prefix_small" ["DataFrame.add_prefix"] => |t| frame(t.small.add_prefix("q_")?);
     "add_suffix" ["DataFrame.add_suffix"] => |t| frame(t.sales.select(&["x", "y"])?.add_suffix("_s")?);
+    "add_suffix_small" ["DataFrame.add_suffix"] => |t| frame(t.small.add_suffix("_t")?);
     "select_dtypes" ["DataFrame.select_dtypes"] => |t| frame(t.sales.select_dtypes(&["number"])?);
     "insert" ["DataFrame.insert"] => |t| { let f = t.sales.select(&["id", "x"])?; frame(f.insert(1, "twice", &f.col("x")?.mul(2i64)?)?) };
     "pop" ["DataFrame.pop"] => |t| { let mut f = t.sales.select(&["id", "x", "y"])?; f.pop("x")?; frame(f) };
@@ -152,7 +154,9 @@ cases! {
     "fillna_per_column" ["DataFrame.fillna"] => |t| frame(t.small.fillna_map(&[("a", sv(-1.0)), ("c", sv("zz"))])?);
     "series_fillna" ["Series.fillna"] => |t| series(t.sales.col("key")?.fillna("none")?);
     "ffill" ["DataFrame.ffill"] => |t| frame(t.small.ffill()?);
+    "ffill_sales" ["DataFrame.ffill"] => |t| frame(t.sales.select(&["key", "x", "ts"])?.ffill()?);
     "bfill" ["DataFrame.bfill"] => |t| frame(t.small.bfill()?);
+    "bfill_sales" ["DataFrame.bfill"] => |t| frame(t.sales.select(&["key", "x", "ts"])?.bfill()?);
     "series_ffill" ["Series.ffill"] => |t| series(t.sales.col("x")?.ffill()?);
     "series_bfill" ["Series.bfill"] => |t| series(t.sales.col("x")?.bfill()?);
     // ---- sorting and ranking --------------------------------------------------------------------
@@ -181,6 +185,7 @@ cases! {
     "pd_unique" ["pandas.unique"] => |t| series(t.sales.col("grp")?.unique()?);
     "nunique_series" ["Series.nunique"] => |t| scalar(t.sales.col("key")?.nunique()?);
     "nunique_frame" ["DataFrame.nunique"] => |t| frame(t.small.nunique()?);
+    "nunique_sales" ["DataFrame.nunique"] => |t| frame(t.sales.select(&["key", "grp", "x", "flag"])?.nunique()?);
     "value_counts" ["Series.value_counts"] => |t| frame(t.sales.col("key")?.value_counts(false, true, false, true)?);
     "value_counts_normalize" ["Series.value_counts"] => |t| frame(t.sales.col("grp")?.value_counts(true, true, false, true)?);
     "value_counts_nosort" ["Series.value_counts"] => |t| frame(t.sales.col("key")?.value_counts(false, false, false, false)?);
@@ -212,9 +217,13 @@ cases! {
     "frame_sum_method" ["DataFrame.sum"] => |t| frame(t.sales.select(&NUM)?.sum()?);
     "frame_mean_method" ["DataFrame.mean"] => |t| frame(t.sales.select(&NUM)?.mean()?);
     "frame_median" ["DataFrame.median"] => |t| frame(t.sales.select(&NUM)?.median()?);
+    "frame_median_small" ["DataFrame.median"] => |t| frame(t.small.select(&["a", "b", "d"])?.median()?);
     "frame_min" ["DataFrame.min"] => |t| frame(t.sales.select(&NUM)?.min()?);
+    "frame_min_small" ["DataFrame.min"] => |t| frame(t.small.select(&["a", "b", "d"])?.min()?);
     "frame_max" ["DataFrame.max"] => |t| frame(t.sales.select(&NUM)?.max()?);
+    "frame_max_small" ["DataFrame.max"] => |t| frame(t.small.select(&["a", "b", "d"])?.max()?);
     "frame_count" ["DataFrame.count"] => |t| frame(t.sales.count()?);
+    "frame_count_small" ["DataFrame.count"] => |t| frame(t.small.count()?);
     "frame_std" ["DataFrame.std"] => |t| frame(t.sales.select(&NUM)?.std(1)?);
     "frame_var" ["DataFrame.var"] => |t| frame(t.sales.select(&NUM)?.var(0)?);
     "frame_abs" ["DataFrame.abs"] => |t| frame(t.sales.select(&["n", "x"])?.abs()?);
@@ -259,8 +268,11 @@ cases! {
     "cummax" ["Series.cummax"] => |t| series(t.sales.col("x")?.cummax()?);
     "cummin" ["Series.cummin"] => |t| series(t.sales.col("n")?.cummin()?);
     "frame_cumsum" ["DataFrame.cumsum"] => |t| frame(t.small.select(&["a", "b"])?.cumsum()?);
+    "frame_cumsum_sales" ["DataFrame.cumsum"] => |t| frame(t.sales.select(&["x", "n"])?.cumsum()?);
     "frame_cummax" ["DataFrame.cummax"] => |t| frame(t.small.select(&["a", "d"])?.cummax()?);
+    "frame_cummax_sales" ["DataFrame.cummax"] => |t| frame(t.sales.select(&["x", "n"])?.cummax()?);
     "frame_cummin" ["DataFrame.cummin"] => |t| frame(t.small.select(&["b", "d"])?.cummin()?);
+    "frame_cummin_sales" ["DataFrame.cummin"] => |t| frame(t.sales.select(&["x", "n"])?.cummin()?);
     "frame_cumprod" ["DataFrame.cumprod"] => |t| frame(t.small.select(&["a", "d"])?.cumprod()?);
     "shift" ["Series.shift"] => |t| series(t.sales.col("n")?.shift(2)?);
     "shift_negative" ["Series.shift"] => |t| series(t.sales.col("x")?.shift(-1)?);
