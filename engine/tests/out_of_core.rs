@@ -198,11 +198,7 @@ fn differential(sql: &str, ordered: bool) -> QueryMetrics {
 /// Runs `sql` both ways and compares; `ordered` compares row order too. Returns the
 /// constrained run's metrics.
 fn compare(sql: &str, ordered: bool) -> QueryMetrics {
-    compare_in(tight(), sql, ordered)
-}
-
-/// [`compare`] with the constrained run in session `b`.
-fn compare_in(b: Session, sql: &str, ordered: bool) -> QueryMetrics {
+    let b = tight();
     let a = reference();
     register(&a);
     let (expected, _) = a.sql(sql).collect_with_metrics().unwrap();
@@ -374,26 +370,6 @@ fn nested_loop_joins_with_both_sides_over_the_limit() {
 #[test]
 fn multi_key_sort() {
     differential("SELECT * FROM l ORDER BY g, v DESC, s, k", true);
-}
-
-/// A grace join feeding a sort, the shape of h2o's "join, then ORDER BY" that failed under
-/// 16 MiB with 2 partitions (every run, at 1e6 rows): the join's buckets waiting in the store
-/// and its hash tables left the sort too little to merge. Now the store gives its memory back
-/// before the sort is refused, and the join's buckets are sized for sharing the limit with the
-/// sort. (With 3 partitions under 12 MiB the final merge of the three sorted partitions is
-/// refused still: see docs/architecture.md.)
-#[test]
-fn join_then_sort() {
-    let session = Session::builder()
-        .memory_limit_bytes(16 << 20)
-        .target_partitions(2)
-        .ignore_environment()
-        .build()
-        .unwrap();
-    let sql = "SELECT l.k, l.g, l.v, l.s, r.w FROM l JOIN r ON l.k = r.k \
-               ORDER BY l.v, l.k, r.w, l.g, l.s";
-    let metrics = compare_in(session, sql, true);
-    assert!(metrics.spilled_bytes > 0, "nothing spilled: {metrics}");
 }
 
 /// Two spilling sorts (a window's and the final ORDER BY) above an aggregate, under the tight
