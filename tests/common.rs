@@ -19,18 +19,3 @@ pub(crate) fn gen_groupby(rows: &str, dir: &Path) -> String {
     let file: PathBuf = dir.join("x.parquet");
     format!("x={}", file.display())
 }
-
-/// Generates the h2o join tables of `rows` rows into `dir`; returns `dir`.
-pub(crate) fn gen_join(rows: &str, dir: &Path) -> PathBuf {
-    let out = Command::new(env!("CARGO_BIN_EXE_spillframe"))
-        .args(["gen", "h2o-join", "--rows", rows, "--out"])
-        .arg(dir)
-        .output()
-        .expect("run spillframe gen");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.to_path_buf()
-}
