@@ -275,23 +275,14 @@ impl WideGroups {
             }
             return Ok(());
         }
-        // Partial states (128-bit) without nulls: most of them carry no high part.
+        // Partial states (128-bit) without nulls.
         if let Some(a) = values.as_primitive_opt::<arrow::datatypes::Decimal128Type>()
             && a.null_count() == 0
             && filter.is_none()
         {
             for (&v, &g) in a.values().iter().zip(groups) {
-                let low = v as i64;
-                let mut high = (v - i128::from(low)) >> 64;
-                let (sum, wrapped) = sums[g].overflowing_add(low);
-                sums[g] = sum;
                 seen[g] = true;
-                if wrapped {
-                    high += if low < 0 { -1 } else { 1 };
-                }
-                if high != 0 {
-                    *carries.entry(g).or_insert(0) += high;
-                }
+                add_wide(&mut sums[g], carries, g, v);
             }
             return Ok(());
         }
@@ -301,18 +292,7 @@ impl WideGroups {
             }
             let g = groups[row];
             seen[g] = true;
-            // v = high * 2^64 + low, with low a wrapping 64-bit value (high is 0 for 64-bit
-            // inputs, and at most what a partial state carries).
-            let low = v as i64;
-            let mut high = (v - i128::from(low)) >> 64;
-            let (sum, wrapped) = sums[g].overflowing_add(low);
-            if wrapped {
-                high += if low < 0 { -1 } else { 1 };
-            }
-            sums[g] = sum;
-            if high != 0 {
-                *carries.entry(g).or_insert(0) += high;
-            }
+            add_wide(&mut sums[g], carries, g, v);
         })
     }
 
@@ -341,6 +321,27 @@ impl WideGroups {
             }
         }
         totals
+    }
+}
+
+/// Adds `v` (any 128-bit value: an input or a partial state) to group `g`'s wrapping sum
+/// `sum`, counting wraps in `carries`: `v = high * 2^64 + low`, with `low` a wrapping 64-bit
+/// value.
+fn add_wide(
+    sum: &mut i64,
+    carries: &mut std::collections::HashMap<usize, i128>,
+    g: usize,
+    v: i128,
+) {
+    let low = v as i64;
+    let mut high = (v - i128::from(low)) >> 64;
+    let (next, wrapped) = sum.overflowing_add(low);
+    if wrapped {
+        high += if low < 0 { -1 } else { 1 };
+    }
+    *sum = next;
+    if high != 0 {
+        *carries.entry(g).or_insert(0) += high;
     }
 }
 

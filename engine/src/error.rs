@@ -190,13 +190,6 @@ fn without_datafusion_advice(text: &str) -> String {
         .join("\n")
 }
 
-/// True for the errors the spill layer raised, whether carried as `External` (the partition
-/// store's) or inside an I/O error (DataFusion's spill files'). They name their file or
-/// setting already.
-pub(crate) fn from_spill_layer(e: &DataFusionError) -> bool {
-    spillframe_spill::Error::find_in(e).is_some()
-}
-
 impl From<arrow::error::ArrowError> for Error {
     fn from(e: arrow::error::ArrowError) -> Self {
         Error::Arrow(Arc::new(e))

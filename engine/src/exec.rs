@@ -259,8 +259,8 @@ impl Query {
         }
         // A spill file's failure (the spill cap, a full disk) is the spill layer's error,
         // not a read of the sources, though it reaches here as an I/O or external error.
-        if crate::error::from_spill_layer(&e) {
-            return Error::from(e);
+        if let Some(spill) = spillframe_spill::Error::find_in(&e) {
+            return Error::Spill(spill);
         }
         // Arrow's compute errors (an overflow, a division by zero, a cast) are the query's,
         // not a file's; its decoding errors are the file's.
