@@ -7,6 +7,7 @@ mod cluster;
 mod common;
 mod corpus;
 mod crash;
+mod datafusion_suite;
 mod datagen;
 mod demo;
 mod docs;

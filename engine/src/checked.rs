@@ -2,8 +2,8 @@
 //!
 //! DataFusion's arithmetic on integers wraps: `SELECT 9223372036854775807 + 1` gives
 //! `-9223372036854775808`. DuckDB, PostgreSQL and pandas' nullable integers raise an error.
-//! [`CheckedArithmetic`] is a function rewrite (DataFusion applies it in the analyzer, before
-//! type coercion, and keeps each expression's name): a `+`, `-` or `*` whose two sides are
+//! [`CheckedArithmetic`] is an analyzer rule (run before type coercion; it keeps each
+//! expression's name): a `+`, `-` or `*` whose two sides are
 //! integers becomes a call of [`CheckedOp`], which runs Arrow's checked kernels. Constant
 //! folding cannot hide an overflow either: when folding a constant fails, DataFusion keeps
 //! the expression and the error comes when the query runs.
@@ -17,15 +17,18 @@ use arrow::array::{ArrayRef, Datum};
 use arrow::compute::kernels::numeric;
 use arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use datafusion::logical_expr::expr_rewriter::{FunctionRewrite, NamePreserver};
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
+use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     AggregateUDF, BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, Volatility, WindowFunctionDefinition,
 };
+use datafusion::optimizer::AnalyzerRule;
 
 /// One checked integer operation: `checked_add`, `checked_sub` or `checked_mul`.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -160,6 +163,46 @@ impl CheckedArithmetic {
 impl Default for CheckedArithmetic {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The rewrite runs as an analyzer rule of its own rather than through DataFusion's function
+/// rewrites, for one case: DataFusion 55 keeps a rewritten expression's name by aliasing it,
+/// and an aggregate's `GROUPING SETS` (or `ROLLUP`, `CUBE`) aliased as a whole is no longer
+/// seen as grouping sets, so `grouping(...)` fails to resolve. An aggregate with grouping sets
+/// keeps DataFusion's (wrapping) arithmetic; every other plan node is rewritten the way
+/// DataFusion applies function rewrites.
+impl AnalyzerRule for CheckedArithmetic {
+    fn name(&self) -> &str {
+        "checked_integer_arithmetic"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, options: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            if let LogicalPlan::Aggregate(agg) = &plan
+                && agg
+                    .group_expr
+                    .iter()
+                    .any(|e| matches!(e, Expr::GroupingSet(_)))
+            {
+                return Ok(Transformed::no(plan));
+            }
+            let mut schema = merge_schema(&plan.inputs());
+            if let LogicalPlan::TableScan(scan) = &plan {
+                schema.merge(&DFSchema::try_from_qualified_schema(
+                    scan.table_name.clone(),
+                    &scan.source.schema(),
+                )?);
+            }
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                let rewritten =
+                    expr.transform_up(|e| FunctionRewrite::rewrite(self, e, &schema, options))?;
+                Ok(rewritten.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
     }
 }
 

@@ -450,22 +450,25 @@ impl SessionBuilder {
                 .enable_round_robin_repartition = false;
             rules.push(Arc::new(crate::remote::fragment::FragmentRule));
         }
+        // Integer + - * and `sum` fail on overflow (`checked`): an analyzer rule placed before
+        // DataFusion's own (type coercion among them). Its functions are registered so that
+        // plans naming them also decode on peers.
+        let checked = Arc::new(crate::checked::CheckedArithmetic::new());
+        let mut analyzer_rules = datafusion::optimizer::Analyzer::new().rules;
+        analyzer_rules.insert(0, Arc::clone(&checked) as _);
         let mut state = SessionStateBuilder::new()
             .with_config(session_config)
             .with_runtime_env(runtime_env)
             .with_default_features()
+            .with_analyzer_rules(analyzer_rules)
             .with_physical_optimizer_rules(rules)
             .build();
-        // Integer + - * and `sum` fail on overflow (`checked`); the functions are registered
-        // so that plans naming them also decode on peers.
         {
             use datafusion::execution::FunctionRegistry as _;
-            let checked = crate::checked::CheckedArithmetic::new();
             for f in checked.functions() {
                 state.register_udf(Arc::clone(f))?;
             }
             state.register_udaf(Arc::clone(checked.aggregate()))?;
-            state.register_function_rewrite(Arc::new(checked))?;
         }
         let ctx = SessionContext::new_with_state(state);
 
@@ -497,6 +500,39 @@ impl SessionBuilder {
             }),
         })
     }
+}
+
+/// DataFusion's runtime settings that spillframe owns, and the session setting for each.
+const OWNED_RUNTIME_SETTINGS: [(&str, &str); 3] = [
+    ("datafusion.runtime.memory_limit", "memory_limit"),
+    ("datafusion.runtime.temp_directory", "spill_dir"),
+    ("datafusion.runtime.max_temp_directory_size", "max_spill"),
+];
+
+/// The error for a `SET` of a runtime setting spillframe owns, if `query` has one.
+fn refused_set(query: &str) -> Option<Error> {
+    let statements = datafusion::sql::parser::DFParser::parse_sql(query).ok()?;
+    statements.iter().find_map(|statement| {
+        let text = statement.to_string();
+        let rest = text
+            .strip_prefix("SET ")
+            .or_else(|| text.strip_prefix("set "))?;
+        let (name, value) = rest
+            .split_once(" = ")
+            .or_else(|| rest.split_once(" TO "))
+            .unwrap_or((rest, ""));
+        let name = name.trim().to_ascii_lowercase();
+        let (_, ours) = OWNED_RUNTIME_SETTINGS.iter().find(|(n, _)| *n == name)?;
+        Some(Error::Setting {
+            setting: name.clone(),
+            value: value.trim().trim_matches('\'').to_string(),
+            origin: "a SQL SET statement".into(),
+            reason: format!(
+                "spillframe's memory governor and spill directory own this; set `{ours}` when \
+                 the session starts (the builder, the config file or the command line)"
+            ),
+        })
+    })
 }
 
 /// DataFusion's physical optimizer rules with spillframe's out-of-core rule placed after join
@@ -608,7 +644,15 @@ impl Session {
     }
 
     /// Runs SQL. Tables are those registered with [`register`](Self::register) and friends.
+    ///
+    /// `SET datafusion.runtime.memory_limit`, `temp_directory` and `max_temp_directory_size`
+    /// are refused ([`Error::Setting`]): DataFusion would replace spillframe's memory governor
+    /// or spill directory with its own, so the session's `memory_limit`, `spill_dir` and
+    /// `max_spill` are set when it is built instead.
     pub fn sql(&self, query: &str) -> LazyFrame {
+        if let Some(e) = refused_set(query) {
+            return LazyFrame::from_result(self.clone(), Err(e), Vec::new());
+        }
         let ctx = self.inner.ctx.clone();
         let q = query.to_string();
         let df = self.block_on(async move { ctx.sql(&q).await });

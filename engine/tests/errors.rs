@@ -126,3 +126,41 @@ fn bad_api_arguments_are_errors() {
     assert!(s.from_batches(vec![]).is_err());
     assert!(df!("a" => [1i64, 2], "b" => [1i64]).is_err());
 }
+
+#[test]
+fn a_sql_set_of_a_runtime_setting_spillframe_owns_is_refused() {
+    let s = session();
+    for (sql, ours) in [
+        (
+            "SET datafusion.runtime.memory_limit = '100M'",
+            "memory_limit",
+        ),
+        (
+            "set datafusion.runtime.temp_directory to '/tmp'",
+            "spill_dir",
+        ),
+        (
+            "SET datafusion.runtime.max_temp_directory_size = '1G'",
+            "max_spill",
+        ),
+    ] {
+        let err = s.sql(sql).collect().unwrap_err();
+        assert!(matches!(err, Error::Setting { .. }), "{sql}: {err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("datafusion.runtime.") && text.contains(ours),
+            "{sql}: {text}"
+        );
+    }
+    // The limit is spillframe's still, and sorts and other settings work as before.
+    let limit = s.memory_limit();
+    let t = s
+        .sql("SELECT x FROM (VALUES (3), (1), (2)) AS t(x) ORDER BY x")
+        .collect()
+        .unwrap();
+    assert_eq!(t.num_rows(), 3);
+    assert_eq!(s.governor().limit(), limit);
+    s.sql("SET datafusion.execution.batch_size = 1024")
+        .collect()
+        .unwrap();
+}

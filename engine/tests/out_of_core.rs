@@ -554,6 +554,44 @@ fn small_inputs_keep_the_in_memory_path() {
 }
 
 #[test]
+fn csv_inputs_without_statistics_keep_the_in_memory_path_when_their_files_are_small() {
+    // CSV files have no statistics until read; their sizes bound the input instead. Under the
+    // tight limit the same files are too large, so the partitioned path still runs there.
+    let dir = tempfile::tempdir().unwrap();
+    let (left, right) = (dir.path().join("l.csv"), dir.path().join("r.csv"));
+    let writer = reference();
+    register(&writer);
+    writer
+        .sql("SELECT * FROM l WHERE k < 20000")
+        .write_csv(&left)
+        .unwrap();
+    writer
+        .sql("SELECT * FROM r WHERE k < 20000")
+        .write_csv(&right)
+        .unwrap();
+    let tight = Session::builder()
+        .memory_limit_bytes(1 << 20)
+        .target_partitions(3)
+        .ignore_environment()
+        .build()
+        .unwrap();
+    let (roomy, tight) = (reference(), tight);
+    for s in [&roomy, &tight] {
+        s.register_path("cl", left.to_str().unwrap()).unwrap();
+        s.register_path("cr", right.to_str().unwrap()).unwrap();
+    }
+    for sql in [
+        "SELECT cl.g, cr.w FROM cl JOIN cr ON cl.k = cr.k",
+        "SELECT g, median(v), count(DISTINCT s) FROM cl GROUP BY g",
+    ] {
+        let text = roomy.sql(sql).explain(false).unwrap();
+        assert!(!text.contains("PartitionedExec"), "{text}");
+        let text = tight.sql(sql).explain(false).unwrap();
+        assert!(text.contains("PartitionedExec"), "{text}");
+    }
+}
+
+#[test]
 fn cache_keeps_results_in_the_store_and_evicts_them_under_pressure() {
     let s = tight();
     register(&s);

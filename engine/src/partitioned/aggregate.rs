@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use datafusion::common::Result;
+use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
+use datafusion::physical_plan::sorts::sort::SortExec;
 
 use super::BucketOperator;
 
@@ -93,13 +95,32 @@ impl BucketOperator for AggregateOperator {
 
     fn plan(&self, mut inputs: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         let input = inputs.swap_remove(0);
-        Ok(Arc::new(AggregateExec::try_new(
-            AggregateMode::Single,
-            Arc::clone(&self.group_by),
-            self.aggr_expr.clone(),
-            self.filter_expr.clone(),
-            input,
-            Arc::clone(&self.input_schema),
-        )?))
+        let single = |aggr_expr: Vec<Arc<AggregateFunctionExpr>>, input| {
+            AggregateExec::try_new(
+                AggregateMode::Single,
+                Arc::clone(&self.group_by),
+                aggr_expr,
+                self.filter_expr.clone(),
+                input,
+                Arc::clone(&self.input_schema),
+            )
+        };
+        let agg = single(self.aggr_expr.clone(), Arc::clone(&input))?;
+        // This plan is built while the query runs, after DataFusion's sort enforcement, so an
+        // order the aggregate needs (`nth_value(x, n ORDER BY y)`, `array_agg(x ORDER BY y)`)
+        // is given here: the bucket is sorted, and the aggregate rebuilt over the sorted input
+        // (with the expressions as the first build chose them, possibly reversed).
+        if let Some(required) = agg.required_input_ordering().swap_remove(0) {
+            let required = required.into_single();
+            if !input
+                .properties()
+                .equivalence_properties()
+                .ordering_satisfy_requirement(required.clone())?
+            {
+                let sorted = Arc::new(SortExec::new(LexOrdering::from(required), input));
+                return Ok(Arc::new(single(agg.aggr_expr().to_vec(), sorted)?));
+            }
+        }
+        Ok(Arc::new(agg))
     }
 }

@@ -19,6 +19,8 @@ use datafusion::common::Result;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -71,6 +73,16 @@ impl OutOfCoreRule {
     }
 
     fn rewrite(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
+        // An unbounded input (a stream) is left as DataFusion planned it: a partitioned
+        // operator reads its whole input before answering, so it would buffer for ever, and
+        // it would hide from DataFusion's sanity check the pipeline breakers it refuses.
+        if plan
+            .children()
+            .iter()
+            .any(|c| c.properties().boundedness.is_unbounded())
+        {
+            return Ok(Transformed::no(plan));
+        }
         if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
             if join.null_aware {
                 // NOT IN semantics depend on NULLs anywhere in the build side.
@@ -278,6 +290,43 @@ const MAX_SHARERS: usize = 4;
 /// known, else each column's byte size (Parquet metadata gives the uncompressed size of string
 /// columns), else rows times a typical width.
 pub(crate) fn estimate_bytes(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
+    from_statistics(plan).or_else(|| from_files(plan))
+}
+
+/// In-memory bytes per byte of a file without statistics (CSV, JSON: text becomes Arrow
+/// arrays with offsets and validity, and numbers often widen).
+const TEXT_EXPANSION: u64 = 2;
+
+/// Without statistics (CSV and JSON files have none until read), an upper bound from the
+/// sizes of the files scanned below `plan`: every leaf must be a file scan, or have
+/// statistics of its own. Filters and projections only shrink the input, so the sum holds for
+/// them; a join below can grow it, so a plan with one gives `None`.
+fn from_files(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
+    if plan.is::<HashJoinExec>() || plan.is::<NestedLoopJoinExec>() || plan.is::<CrossJoinExec>() {
+        return None;
+    }
+    let children = plan.children();
+    if children.is_empty() {
+        if let Some(scan) = plan.downcast_ref::<DataSourceExec>()
+            && let Some(files) = scan.data_source().downcast_ref::<FileScanConfig>()
+        {
+            let bytes: u64 = files
+                .file_groups
+                .iter()
+                .flat_map(|g| g.iter())
+                .map(|f| f.object_meta.size)
+                .sum();
+            return Some(bytes.saturating_mul(TEXT_EXPANSION));
+        }
+        return from_statistics(plan);
+    }
+    children
+        .into_iter()
+        .map(from_files)
+        .try_fold(0u64, |sum, c| c.map(|c| sum.saturating_add(c)))
+}
+
+fn from_statistics(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
     let stats = StatisticsContext::new()
         .compute(plan.as_ref(), &StatisticsArgs::new())
         .ok()?;
