@@ -118,6 +118,24 @@ fn first_lines(s: &str) -> String {
         .join("\n    ")
 }
 
+/// Calls `f` for every record of every mode that has a baseline, with whether the baseline
+/// passed it and the record's entry in the list.
+fn for_each_record<'a>(
+    results: &'a BTreeMap<Mode, ModeResults>,
+    known: &'a Known,
+    mut f: impl FnMut(Mode, &'a str, &'a super::run::RecordId, &'a Outcome, bool, Option<&'a Entry>),
+) {
+    for (&mode, ours) in results {
+        let Some(base) = mode.baseline().and_then(|b| results.get(&b)) else {
+            continue;
+        };
+        for (loc, (id, outcome)) in ours {
+            let base_passes = base.get(loc).is_some_and(|(_, o)| o.passed());
+            f(mode, loc, id, outcome, base_passes, known.get(mode, loc));
+        }
+    }
+}
+
 /// Every problem: a record that passes in its mode's baseline and fails in the mode without an
 /// entry; an entry whose record passes (unless marked `?`) or fails in the baseline too; an
 /// error entry that gave a different answer. `full` checks entries whose file did not run.
@@ -127,51 +145,51 @@ pub(super) fn compare(
     full: bool,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    for (&mode, ours) in results {
-        let Some(base) = mode.baseline().and_then(|b| results.get(&b)) else {
-            continue;
-        };
-        for (loc, (id, outcome)) in ours {
-            let base_passes = base.get(loc).is_some_and(|(_, o)| o.passed());
-            let entry = known.get(mode, loc);
-            match (base_passes, outcome, entry) {
-                (true, o, Some(e)) if o.passed() && !e.may_pass() => problems.push(format!(
-                    "[{}] {loc} passes now: remove it from the list ({})",
+    for_each_record(
+        results,
+        known,
+        |mode, loc, id, outcome, base_passes, entry| match (base_passes, outcome, entry) {
+            (true, o, Some(e)) if o.passed() && !e.may_pass() => problems.push(format!(
+                "[{}] {loc} passes now: remove it from the list ({})",
+                mode.name(),
+                e.reason
+            )),
+            (true, o, _) if o.passed() => {}
+            (true, failed, None) => problems.push(format!(
+                "[{}] {loc} passes on plain DataFusion and fails here:\n    {}\n    {}",
+                mode.name(),
+                id.sql.lines().next().unwrap_or(""),
+                first_lines(&message(failed))
+            )),
+            (true, Outcome::Mismatch { message, .. }, Some(e)) if !may_differ(&e.reason) => {
+                problems.push(format!(
+                    "[{}] {loc} is listed as an error ({}) but gave a different answer:\n    {}",
                     mode.name(),
-                    e.reason
-                )),
-                (true, o, _) if o.passed() => {}
-                (true, failed, None) => problems.push(format!(
-                    "[{}] {loc} passes on plain DataFusion and fails here:\n    {}\n    {}",
-                    mode.name(),
-                    id.sql.lines().next().unwrap_or(""),
-                    first_lines(&message(failed))
-                )),
-                (true, Outcome::Mismatch { message, .. }, Some(e)) if !may_differ(&e.reason) => {
-                    problems.push(format!(
-                        "[{}] {loc} is listed as an error ({}) but gave a different answer:\n    {}",
+                    e.reason,
+                    first_lines(message)
+                ))
+            }
+            (true, failed, Some(e)) => {
+                if std::env::var_os("DF_SUITE_SHOW").is_some() {
+                    eprintln!(
+                        "[{}] {loc} (listed: {}):\n    {}",
                         mode.name(),
                         e.reason,
-                        first_lines(message)
-                    ))
+                        first_lines(&message(failed))
+                    );
                 }
-                (true, failed, Some(e)) => {
-                    if std::env::var_os("DF_SUITE_SHOW").is_some() {
-                        eprintln!(
-                            "[{}] {loc} (listed: {}):\n    {}",
-                            mode.name(),
-                            e.reason,
-                            first_lines(&message(failed))
-                        );
-                    }
-                }
-                (false, _, Some(e)) if !e.may_pass() => problems.push(format!(
-                    "[{}] {loc} fails on plain DataFusion too: remove it from the list ({})",
-                    mode.name(),
-                    e.reason
-                )),
-                (false, _, _) => {}
             }
+            (false, _, Some(e)) if !e.may_pass() => problems.push(format!(
+                "[{}] {loc} fails on plain DataFusion too: remove it from the list ({})",
+                mode.name(),
+                e.reason
+            )),
+            (false, _, _) => {}
+        },
+    );
+    for (&mode, ours) in results {
+        if mode.baseline().is_none() {
+            continue;
         }
         if full {
             for (loc, es) in &known.entries {
@@ -219,13 +237,10 @@ fn guess(sql: &str, outcome: &Outcome) -> String {
 pub(super) fn bless(path: &Path, results: &BTreeMap<Mode, ModeResults>, known: &Known) {
     // (loc, reason, flaky) -> modes
     let mut lines: BTreeMap<(String, String, bool), BTreeSet<Mode>> = BTreeMap::new();
-    for (&mode, ours) in results {
-        let Some(base) = mode.baseline().and_then(|b| results.get(&b)) else {
-            continue;
-        };
-        for (loc, (id, outcome)) in ours {
-            let base_passes = base.get(loc).is_some_and(|(_, o)| o.passed());
-            let entry = known.get(mode, loc);
+    for_each_record(
+        results,
+        known,
+        |mode, loc, id, outcome, base_passes, entry| {
             let keep = match (outcome, entry) {
                 (o, Some(e)) if o.passed() => e.may_pass() && base_passes,
                 (o, None) if o.passed() => false,
@@ -237,12 +252,12 @@ pub(super) fn bless(path: &Path, results: &BTreeMap<Mode, ModeResults>, known: &
                     None => (guess(&id.sql, outcome), false),
                 };
                 lines
-                    .entry((loc.clone(), reason, flaky))
+                    .entry((loc.to_string(), reason, flaky))
                     .or_default()
                     .insert(mode);
             }
-        }
-    }
+        },
+    );
     // Entries of modes or files that did not run are kept as they are.
     for (loc, es) in &known.entries {
         for e in es {
