@@ -45,7 +45,7 @@ use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -93,8 +93,25 @@ impl OutOfCoreContext {
     /// Bytes of a bucket's sized input that one output partition may process at once: the
     /// operator's hash table or sort needs two to three times the raw data.
     fn bucket_budget(&self) -> u64 {
+        self.bucket_budget_under(self.memory_limit)
+    }
+
+    /// [`bucket_budget`](Self::bucket_budget) under the pool a task runs with, when that pool
+    /// is smaller than the session's limit: a fragment on a peer runs under the peer's pool,
+    /// and a `SET datafusion.runtime.memory_limit` on the bare DataFusion context puts
+    /// DataFusion's own pool in place of the governor.
+    fn task_bucket_budget(&self, task: &TaskContext) -> u64 {
+        match task.memory_pool().memory_limit() {
+            MemoryLimit::Finite(pool) if (pool as u64) < self.memory_limit => {
+                self.bucket_budget_under(pool as u64)
+            }
+            _ => self.bucket_budget(),
+        }
+    }
+
+    fn bucket_budget_under(&self, limit: u64) -> u64 {
         let ways = 3 * self.target_partitions.max(1) as u64 * self.sharers.max(1) as u64;
-        (self.memory_limit / ways).max(64 << 10)
+        (limit / ways).max(64 << 10)
     }
 
     /// Bytes of routed rows one input stream may buffer before appending them to the store.
@@ -575,7 +592,7 @@ impl Run {
     /// Runs one bucket, or splits it; returns the sub-buckets still to run.
     async fn run_bucket(&self, bucket: Bucket, tx: &Tx) -> Result<Vec<Bucket>> {
         let (bytes, rows) = self.sized_bytes(&bucket);
-        let budget = self.ctx.bucket_budget();
+        let budget = self.ctx.task_bucket_budget(&self.task);
         if bytes > budget
             && rows > 1
             && bucket.depth < MAX_DEPTH

@@ -357,7 +357,7 @@ impl ChunkRun {
     /// Streams the right input into one store partition per input partition and the left
     /// input into chunks.
     async fn store_inputs(&self, outputs: usize) -> Result<Stored> {
-        let budget = self.ctx.bucket_budget();
+        let budget = self.ctx.task_bucket_budget(&self.task);
         let mut jobs = Vec::new();
         let mut right = Vec::new();
         for p in 0..self.right.output_partitioning().partition_count() {
