@@ -29,6 +29,7 @@ use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec, NestedLoopJo
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::windows::WindowAggExec;
 
 use super::aggregate::{AggregateOperator, is_holistic};
@@ -299,13 +300,14 @@ const TEXT_EXPANSION: u64 = 2;
 
 /// Without statistics (CSV and JSON files have none until read), an upper bound from the
 /// sizes of the files scanned below `plan`: every leaf must be a file scan, or have
-/// statistics of its own. Filters and projections only shrink the input, so the sum holds for
-/// them; a join below can grow it, so a plan with one gives `None`.
+/// statistics of its own. Filters and projections only shrink the input and a union adds its
+/// inputs, so the sum holds for them; any other operator with several inputs is a join, which
+/// can grow them, so a plan with one gives `None`.
 fn from_files(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
-    if plan.is::<HashJoinExec>() || plan.is::<NestedLoopJoinExec>() || plan.is::<CrossJoinExec>() {
+    let children = plan.children();
+    if children.len() > 1 && !plan.is::<UnionExec>() {
         return None;
     }
-    let children = plan.children();
     if children.is_empty() {
         if let Some(scan) = plan.downcast_ref::<DataSourceExec>()
             && let Some(files) = scan.data_source().downcast_ref::<FileScanConfig>()
